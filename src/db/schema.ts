@@ -1,0 +1,63 @@
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const tenants = sqliteTable("tenants", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  /** Secret for signed transform URLs (hex); never returned by list endpoints. */
+  signingSecret: text("signing_secret").notNull(),
+  requireSignedUrls: integer("require_signed_urls", { mode: "boolean" }).notNull().default(false),
+  createdAt: integer("created_at").notNull(),
+});
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    /** SHA-256 of the secret key, hex. The key itself is shown once and never stored. */
+    keyHash: text("key_hash").notNull(),
+    /** First characters of the key, to help people tell keys apart. */
+    prefix: text("prefix").notNull(),
+    name: text("name"),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_keys_hash").on(t.keyHash), index("api_keys_tenant").on(t.tenantId)],
+);
+
+export const images = sqliteTable(
+  "images",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    objectKey: text("object_key").notNull(),
+    filename: text("filename"),
+    format: text("format", { enum: ["jpeg", "png", "webp", "avif", "gif"] }).notNull(),
+    width: integer("width").notNull(),
+    height: integer("height").notNull(),
+    /** EXIF orientation 1..8 as stored in the file (width/height above are as stored, before orientation). */
+    orientation: integer("orientation").notNull().default(1),
+    frames: integer("frames").notNull().default(1),
+    hasAlpha: integer("has_alpha", { mode: "boolean" }).notNull().default(false),
+    bytes: integer("bytes").notNull(),
+    sha256: text("sha256").notNull(),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("images_tenant_sha256").on(t.tenantId, t.sha256),
+    index("images_tenant_created").on(t.tenantId, t.createdAt, t.id),
+    index("images_tenant_filename").on(t.tenantId, t.filename),
+  ],
+);
+
+export type Tenant = typeof tenants.$inferSelect;
+export type ApiKey = typeof apiKeys.$inferSelect;
+export type ImageRow = typeof images.$inferSelect;
+export type NewImageRow = typeof images.$inferInsert;

@@ -1,0 +1,21 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+const migrations = await readD1Migrations("migrations");
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key" },
+        queueConsumers: { "edge-images-jobs": { maxBatchTimeout: 0.05 } },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/worker/**/*.test.ts"],
+    setupFiles: ["test/worker/setup.ts"],
+    testTimeout: 30_000,
+  },
+});
