@@ -9,7 +9,6 @@ export default defineConfig({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key" },
-        queueConsumers: { "edge-images-jobs": { maxBatchTimeout: 0.05 } },
       },
     }),
   ],

@@ -1,5 +1,5 @@
+import { app } from "./app";
+
 export default {
-  async fetch(): Promise<Response> {
-    return new Response("ok");
-  },
+  fetch: app.fetch,
 } satisfies ExportedHandler<Env>;

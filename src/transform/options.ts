@@ -29,9 +29,9 @@ export interface Rect {
 export interface WatermarkOptions {
   readonly imageId: string;
   readonly position: WatermarkPosition;
-  readonly scale: number; // fraction of the output width, (0, 1]
-  readonly opacity: number; // 0..1
-  readonly padding: number; // px
+  readonly scale: number; // fraction of the output width, 0.001..1 in thousandths
+  readonly opacity: number; // 0..1 in hundredths
+  readonly padding: number; // output px from the edge, 0..1000; not multiplied by dpr
 }
 
 /**

@@ -1,0 +1,50 @@
+import { ProblemError } from "./errors";
+
+/** Limits and settings read from wrangler.toml [vars]; every one has a safe default. */
+export interface Limits {
+  readonly maxFileBytes: number;
+  readonly maxFilesPerRequest: number;
+  readonly maxInputPixels: number;
+  readonly maxInputSide: number;
+  readonly maxMetadataBytes: number;
+  /** Whole request body of a bulk upload (Cloudflare's plan limit is 100 MB on Free and Pro). */
+  readonly maxRequestBytes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxFileBytes: 50 * 1024 * 1024,
+  maxFilesPerRequest: 100,
+  maxInputPixels: 100_000_000,
+  maxInputSide: 20_000,
+  maxMetadataBytes: 8 * 1024,
+  maxRequestBytes: 100 * 1024 * 1024,
+};
+
+type LimitVars = Partial<Record<"MAX_FILE_BYTES" | "MAX_FILES_PER_REQUEST" | "MAX_INPUT_PIXELS" | "MAX_INPUT_SIDE" | "MAX_METADATA_BYTES" | "MAX_REQUEST_BYTES", string>>;
+
+const cache = new WeakMap<object, Limits>();
+
+export function limitsFrom(vars: LimitVars): Limits {
+  const cached = cache.get(vars);
+  if (cached) return cached;
+  const limits: Limits = {
+    maxFileBytes: positiveInt(vars.MAX_FILE_BYTES, "MAX_FILE_BYTES", DEFAULT_LIMITS.maxFileBytes),
+    maxFilesPerRequest: positiveInt(vars.MAX_FILES_PER_REQUEST, "MAX_FILES_PER_REQUEST", DEFAULT_LIMITS.maxFilesPerRequest),
+    maxInputPixels: positiveInt(vars.MAX_INPUT_PIXELS, "MAX_INPUT_PIXELS", DEFAULT_LIMITS.maxInputPixels),
+    maxInputSide: positiveInt(vars.MAX_INPUT_SIDE, "MAX_INPUT_SIDE", DEFAULT_LIMITS.maxInputSide),
+    maxMetadataBytes: positiveInt(vars.MAX_METADATA_BYTES, "MAX_METADATA_BYTES", DEFAULT_LIMITS.maxMetadataBytes),
+    maxRequestBytes: positiveInt(vars.MAX_REQUEST_BYTES, "MAX_REQUEST_BYTES", DEFAULT_LIMITS.maxRequestBytes),
+  };
+  cache.set(vars, limits);
+  return limits;
+}
+
+function positiveInt(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    // A misconfiguration is the operator's error, not the client's: fail loudly as a 500.
+    throw new ProblemError(500, "internal-error", `Configuration variable ${name} must be a positive integer`);
+  }
+  return value;
+}

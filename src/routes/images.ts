@@ -1,0 +1,194 @@
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { tenantOf } from "../auth/middleware";
+import { limitsFrom } from "../config";
+import { deleteImageRow, findImage, listImages, updateImageMetadata, type ImageListQuery } from "../db/images";
+import type { AppEnv } from "../env";
+import { invalidParameter, ProblemError, problemResponse, PROBLEM_TYPE_BASE } from "../errors";
+import { readJson } from "../http/json";
+import { imageView } from "../images/view";
+import { deleteImageEverywhere } from "../images/delete";
+import { ingestMultipart, outcomeStatus, type UploadOutcome } from "../upload/bulk";
+import { ingestImage, type IngestDeps } from "../upload/ingest";
+import { METADATA_KEY_PATTERN, parseMetadataJson, validateMetadata } from "../upload/metadata";
+
+export const imageRoutes = new Hono<AppEnv>();
+
+imageRoutes.post("/images", async (c) => {
+  const tenant = tenantOf(c.var.principal);
+  const contentType = c.req.header("content-type") ?? "";
+  if (!/^multipart\/form-data\b/i.test(contentType) || !c.req.raw.body) {
+    await c.req.raw.body?.cancel();
+    throw new ProblemError(415, "unsupported-media-type", "POST /v1/images takes multipart/form-data; use PUT /v1/images for a raw image body.", {
+      expected: "multipart/form-data",
+      received: contentType || "(none)",
+    });
+  }
+  const outcome = await ingestMultipart(ingestDeps(c), tenant.id, c.req.raw.body, contentType, origin(c), logError);
+  return uploadResponse(outcome);
+});
+
+imageRoutes.put("/images", async (c) => {
+  const tenant = tenantOf(c.var.principal);
+  const deps = ingestDeps(c);
+  const body = c.req.raw.body;
+  try {
+    const declared = Number(c.req.header("content-length") ?? "NaN");
+    if (Number.isFinite(declared) && declared > deps.limits.maxFileBytes) {
+      throw new ProblemError(413, "payload-too-large", `The file is larger than the limit of ${deps.limits.maxFileBytes} bytes.`);
+    }
+    if (!body) throw new ProblemError(400, "bad-request", "The request has no body: send the image bytes.");
+    const metadataText = c.req.header("x-metadata") ?? c.req.query("metadata");
+    const metadata = metadataText === undefined ? {} : parseMetadataJson(metadataText, "metadata", deps.limits.maxMetadataBytes);
+    const filename = c.req.query("filename") ?? filenameFromDisposition(c.req.header("content-disposition"));
+    const { row, duplicate } = await ingestImage(deps, tenant.id, { filename, body, metadata });
+    return uploadResponse({ images: [imageView(row, origin(c), duplicate)], errors: [] });
+  } catch (error) {
+    await body?.cancel().catch(() => undefined);
+    throw error;
+  }
+});
+
+const LIST_PARAMS = new Set(["limit", "cursor", "filename_prefix", "created_after", "created_before"]);
+
+imageRoutes.get("/images", async (c) => {
+  const tenant = tenantOf(c.var.principal);
+  const query = parseListQuery(new URL(c.req.url).searchParams);
+  const { rows, more } = await listImages(c.var.db, tenant.id, query);
+  const last = rows.at(-1);
+  return c.json({
+    images: rows.map((row) => imageView(row, origin(c))),
+    nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null,
+  });
+});
+
+imageRoutes.get("/images/:id", async (c) => {
+  const tenant = tenantOf(c.var.principal);
+  const row = await findImage(c.var.db, tenant.id, c.req.param("id"));
+  if (!row) throw imageNotFound();
+  return c.json(imageView(row, origin(c)));
+});
+
+const patchBody = z.object({ metadata: z.record(z.string(), z.string().nullable()) }).strict();
+
+/** JSON merge patch of the metadata: a string sets a key, null removes it. */
+imageRoutes.patch("/images/:id", async (c) => {
+  const tenant = tenantOf(c.var.principal);
+  const body = await readJson(c, patchBody);
+  const row = await findImage(c.var.db, tenant.id, c.req.param("id"));
+  if (!row) throw imageNotFound();
+  const merged: Record<string, string> = { ...row.metadata };
+  for (const [key, value] of Object.entries(body.metadata)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  const metadata = validateMetadata(merged, "metadata");
+  const updated = await updateImageMetadata(c.var.db, tenant.id, row.id, metadata);
+  if (!updated) throw imageNotFound();
+  return c.json(imageView(updated, origin(c)));
+});
+
+/** Idempotent: deleting a missing image is a 204 too (and reveals nothing about other tenants). */
+imageRoutes.delete("/images/:id", async (c) => {
+  const tenant = tenantOf(c.var.principal);
+  await deleteImageEverywhere({ db: c.var.db, bucket: c.env.IMAGES, cache: caches.default }, tenant.id, c.req.param("id"), origin(c));
+  return c.body(null, 204);
+});
+
+function ingestDeps(c: Context<AppEnv>): IngestDeps {
+  return { db: c.var.db, bucket: c.env.IMAGES, limits: limitsFrom(c.env) };
+}
+
+function origin(c: Context<AppEnv>): string {
+  return new URL(c.req.url).origin;
+}
+
+function uploadResponse(outcome: UploadOutcome): Response {
+  const status = outcomeStatus(outcome);
+  if (status === 201 || status === 207) {
+    return Response.json(outcome, { status });
+  }
+  const types = new Set(outcome.errors.map((error) => error.type));
+  const [onlyType] = types;
+  const code = types.size === 1 && onlyType ? onlyType.slice(PROBLEM_TYPE_BASE.length) : "bad-request";
+  const detail =
+    outcome.errors.length === 1 && outcome.errors[0] ? outcome.errors[0].detail : `None of the ${outcome.errors.length} files was stored.`;
+  const problem = new ProblemError(status === 413 ? 413 : status === 415 ? 415 : status === 422 ? 422 : 400, code as ProblemError["code"], detail, {
+    images: outcome.images,
+    errors: outcome.errors,
+  });
+  return problemResponse(problem);
+}
+
+function parseListQuery(params: URLSearchParams): ImageListQuery {
+  const metadata: Array<[string, string]> = [];
+  for (const [name, value] of params) {
+    if (name.startsWith("metadata.")) {
+      const key = name.slice("metadata.".length);
+      if (!METADATA_KEY_PATTERN.test(key)) throw invalidParameter(name, `a metadata key matching ${METADATA_KEY_PATTERN.source}`, key);
+      metadata.push([key, value]);
+    } else if (!LIST_PARAMS.has(name)) {
+      throw new ProblemError(400, "unknown-parameter", `Unknown parameter ${name}: expected one of ${[...LIST_PARAMS].join(", ")} or metadata.<key>.`, {
+        parameter: name,
+      });
+    }
+  }
+  const limitText = params.get("limit");
+  const limit = limitText === null ? 50 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidParameter("limit", "an integer between 1 and 100", limitText ?? "");
+  const cursorText = params.get("cursor");
+  const filenamePrefix = params.get("filename_prefix");
+  const createdAfter = params.get("created_after");
+  const createdBefore = params.get("created_before");
+  return {
+    limit,
+    ...(cursorText ? { cursor: decodeCursor(cursorText) } : {}),
+    ...(filenamePrefix ? { filenamePrefix } : {}),
+    ...(metadata.length > 0 ? { metadata } : {}),
+    ...(createdAfter ? { createdAfter: parseTime("created_after", createdAfter) } : {}),
+    ...(createdBefore ? { createdBefore: parseTime("created_before", createdBefore) } : {}),
+  };
+}
+
+/** ISO 8601 or milliseconds since the epoch. */
+function parseTime(name: string, value: string): number {
+  const time = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(time)) throw invalidParameter(name, "an ISO 8601 date-time or epoch milliseconds", value);
+  return time;
+}
+
+function encodeCursor(createdAt: number, id: string): string {
+  return btoa(`${createdAt}:${id}`).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decodeCursor(text: string): { createdAt: number; id: string } {
+  try {
+    const [time, id] = atob(text.replace(/-/g, "+").replace(/_/g, "/")).split(":");
+    const createdAt = Number(time);
+    if (Number.isSafeInteger(createdAt) && id && /^[0-9a-z]{1,64}$/.test(id)) return { createdAt, id };
+  } catch {
+    // fall through to the 400 below
+  }
+  throw invalidParameter("cursor", "a cursor returned as nextCursor by this endpoint", text);
+}
+
+function filenameFromDisposition(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(header);
+  if (star?.[1]) {
+    try {
+      return decodeURIComponent(star[1]);
+    } catch {
+      return undefined;
+    }
+  }
+  return /filename\s*=\s*"?([^";]+)"?/i.exec(header)?.[1];
+}
+
+export function imageNotFound(): ProblemError {
+  return new ProblemError(404, "not-found", "No image with this id.");
+}
+
+function logError(error: unknown): void {
+  console.error(JSON.stringify({ level: "error", message: "upload failed", error: String(error) }));
+}
