@@ -7,6 +7,7 @@ import { ProblemError, problemResponse, toProblem } from "./errors";
 import { randomId } from "./ids";
 import { imageRoutes } from "./routes/images";
 import { serveRoutes } from "./routes/serve";
+import { settingsRoutes } from "./routes/settings";
 import { tenantRoutes } from "./routes/tenants";
 
 export const app = new Hono<AppEnv>();
@@ -22,6 +23,7 @@ const api = new Hono<AppEnv>();
 api.use(requireKey);
 api.route("/", tenantRoutes);
 api.route("/", imageRoutes);
+api.route("/", settingsRoutes);
 app.route("/v1", api);
 app.route("/", serveRoutes);
 
@@ -32,6 +34,10 @@ const ALLOWED_METHODS: ReadonlyArray<readonly [string, string]> = [
   ["/v1/keys/:id", "DELETE"],
   ["/v1/images", "GET, HEAD, POST, PUT"],
   ["/v1/images/:id", "GET, HEAD, PATCH, DELETE"],
+  ["/v1/tenant", "GET, HEAD, PATCH"],
+  ["/v1/presets", "GET, HEAD"],
+  ["/v1/presets/:name", "PUT, DELETE"],
+  ["/v1/sign", "POST"],
   ["/i/:id", "GET, HEAD"],
 ];
 for (const [path, allow] of ALLOWED_METHODS) {

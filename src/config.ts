@@ -9,6 +9,13 @@ export interface Limits {
   readonly maxMetadataBytes: number;
   /** Whole request body of a bulk upload (Cloudflare's plan limit is 100 MB on Free and Pro). */
   readonly maxRequestBytes: number;
+  /** Transform output caps (px per side, px in all). */
+  readonly maxOutputSide: number;
+  readonly maxOutputPixels: number;
+  /** Largest source the synchronous transform path decodes. */
+  readonly maxTransformSourcePixels: number;
+  /** Wall-clock budget of one transform, checked between pipeline steps. */
+  readonly transformBudgetMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -18,9 +25,18 @@ export const DEFAULT_LIMITS: Limits = {
   maxInputSide: 20_000,
   maxMetadataBytes: 8 * 1024,
   maxRequestBytes: 100 * 1024 * 1024,
+  maxOutputSide: 8192,
+  maxOutputPixels: 50_000_000,
+  maxTransformSourcePixels: 50_000_000,
+  transformBudgetMs: 30_000,
 };
 
-type LimitVars = Partial<Record<"MAX_FILE_BYTES" | "MAX_FILES_PER_REQUEST" | "MAX_INPUT_PIXELS" | "MAX_INPUT_SIDE" | "MAX_METADATA_BYTES" | "MAX_REQUEST_BYTES", string>>;
+type LimitVars = Partial<
+  Record<
+    | "MAX_FILE_BYTES" | "MAX_FILES_PER_REQUEST" | "MAX_INPUT_PIXELS" | "MAX_INPUT_SIDE" | "MAX_METADATA_BYTES" | "MAX_REQUEST_BYTES" | "MAX_OUTPUT_SIDE" | "MAX_OUTPUT_PIXELS" | "MAX_TRANSFORM_SOURCE_PIXELS" | "TRANSFORM_BUDGET_MS",
+    string
+  >
+>;
 
 const cache = new WeakMap<object, Limits>();
 
@@ -34,6 +50,10 @@ export function limitsFrom(vars: LimitVars): Limits {
     maxInputSide: positiveInt(vars.MAX_INPUT_SIDE, "MAX_INPUT_SIDE", DEFAULT_LIMITS.maxInputSide),
     maxMetadataBytes: positiveInt(vars.MAX_METADATA_BYTES, "MAX_METADATA_BYTES", DEFAULT_LIMITS.maxMetadataBytes),
     maxRequestBytes: positiveInt(vars.MAX_REQUEST_BYTES, "MAX_REQUEST_BYTES", DEFAULT_LIMITS.maxRequestBytes),
+    maxOutputSide: positiveInt(vars.MAX_OUTPUT_SIDE, "MAX_OUTPUT_SIDE", DEFAULT_LIMITS.maxOutputSide),
+    maxOutputPixels: positiveInt(vars.MAX_OUTPUT_PIXELS, "MAX_OUTPUT_PIXELS", DEFAULT_LIMITS.maxOutputPixels),
+    maxTransformSourcePixels: positiveInt(vars.MAX_TRANSFORM_SOURCE_PIXELS, "MAX_TRANSFORM_SOURCE_PIXELS", DEFAULT_LIMITS.maxTransformSourcePixels),
+    transformBudgetMs: positiveInt(vars.TRANSFORM_BUDGET_MS, "TRANSFORM_BUDGET_MS", DEFAULT_LIMITS.transformBudgetMs),
   };
   cache.set(vars, limits);
   return limits;

@@ -196,12 +196,17 @@ class JpegWalker extends StructureWalker {
 
 class PngWalker extends StructureWalker {
   private sawSignature = false;
+  private sawIend = false;
 
   constructor() {
     super("PNG", 8);
   }
 
   protected onHeader(header: Uint8Array): void {
+    if (this.sawIend) {
+      this.complete = true; // a byte after IEND's CRC: a trailer, allowed
+      return;
+    }
     if (!this.sawSignature) {
       this.sawSignature = true;
       return; // the probe has checked the signature; next: chunk headers (length, type)
@@ -212,11 +217,15 @@ class PngWalker extends StructureWalker {
       this.failure = "a chunk length over 2^31";
       return;
     }
-    if (type === "IEND") {
-      this.complete = true;
-      return;
-    }
     this.skip = length + 4; // data and CRC
+    if (type === "IEND") {
+      this.sawIend = true; // whole once its CRC has arrived
+      this.need = 1;
+    }
+  }
+
+  protected override completeAtEnd(atBoundary: boolean): boolean {
+    return this.sawIend && atBoundary;
   }
 
   protected missingEnd(): string {
@@ -300,6 +309,7 @@ class BoxWalker extends StructureWalker {
   private boxes = 0;
   private toEnd = false;
   private largeSize = false;
+  private sawMdat = false;
 
   constructor() {
     super("AVIF", 8);
@@ -316,6 +326,7 @@ class BoxWalker extends StructureWalker {
     }
     this.boxes++;
     const size = u32(header, 0);
+    if (header[4] === 0x6d && header[5] === 0x64 && header[6] === 0x61 && header[7] === 0x74) this.sawMdat = true; // "mdat"
     if (size === 0) {
       this.toEnd = true; // the last box runs to the end of the file
       this.skip = Number.MAX_SAFE_INTEGER;
@@ -330,7 +341,8 @@ class BoxWalker extends StructureWalker {
   }
 
   protected override completeAtEnd(atBoundary: boolean): boolean {
-    return this.toEnd || (atBoundary && !this.largeSize && this.boxes >= 2);
+    // Without the media data box a boundary end is a file cut after its metadata (ftyp, meta | mdat).
+    return this.toEnd || (atBoundary && !this.largeSize && this.boxes >= 2 && this.sawMdat);
   }
 
   protected missingEnd(): string {

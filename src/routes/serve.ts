@@ -1,9 +1,15 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { limitsFrom } from "../config";
 import type { AppEnv } from "../env";
 import { ProblemError } from "../errors";
 import { isImageId, tenantOfImage } from "../ids";
-import { originalKey } from "../storage/objects";
 import { originalCacheKey } from "../storage/cache";
+import { originalKey } from "../storage/objects";
+import { tenantConfig, type TenantConfig } from "../tenants/config";
+import { acceptClass } from "../transform/negotiate";
+import { canonicalString, parseTransform, type ParsedTransform } from "../transform/params";
+import { renderTransform, type RenderLimits } from "../transform/render";
+import { verifyTransformSignature } from "../transform/signing";
 
 export const serveRoutes = new Hono<AppEnv>();
 
@@ -22,31 +28,88 @@ serveRoutes.get("/i/:id", async (c) => {
   const id = c.req.param("id");
   if (!isImageId(id)) throw notFound();
   const url = new URL(c.req.url);
-  if (url.search !== "") {
-    throw new ProblemError(400, "unknown-parameter", "Transform parameters are not supported yet.");
-  }
+  if (url.search === "" || url.search === "?") return serveOriginal(c, id, url.origin);
+  return serveTransformed(c, id, url);
+});
 
-  const cacheKey = originalCacheKey(url.origin, id);
+async function serveOriginal(c: Context<AppEnv>, id: string, origin: string): Promise<Response> {
+  const cacheKey = originalCacheKey(origin, id);
   const cache = caches.default;
   let response = await cache.match(cacheKey);
   if (!response) {
     const object = await c.env.IMAGES.get(originalKey(tenantOfImage(id), id));
     if (!object) throw notFound();
-    response = originalResponse(id, object);
+    const headers = imageHeaders(object.httpMetadata?.contentType ?? "application/octet-stream", object.size, `"${id}"`);
+    response = new Response(object.body, { headers });
     c.executionCtx.waitUntil(cache.put(cacheKey, response.clone()));
   }
   return conditional(c.req.raw, response);
-});
+}
 
-function originalResponse(id: string, object: R2ObjectBody): Response {
+async function serveTransformed(c: Context<AppEnv>, id: string, url: URL): Promise<Response> {
+  const limits = limitsFrom(c.env);
+  const config = await tenantConfig(c.var.db, tenantOfImage(id), c.env.PRESETS);
+  if (!config) throw notFound();
+
+  const parsed = parseTransform(url.searchParams, {
+    resolvePreset: (name) => config.presets.get(name)?.params,
+    limits: { maxSide: limits.maxOutputSide, maxPixels: limits.maxOutputPixels },
+  });
+  const canonical = canonicalString(parsed.options);
+  await checkSignature(config, id, canonical, parsed, url.searchParams);
+  // Parameters that change nothing (e.g. ?fit=scale-down) are the original.
+  if (canonical === "") return serveOriginal(c, id, url.origin);
+
+  const accept = parsed.options.format === "auto" ? acceptClass(c.req.header("accept")) : undefined;
+  const cacheKeyPath = `/i/${id}?${canonical}${accept ? `&accept=${accept}` : ""}`;
+  const cacheKey = url.origin + cacheKeyPath;
+  const cache = caches.default;
+
+  let response = await cache.match(cacheKey);
+  if (!response) {
+    const renderLimits: RenderLimits = {
+      maxSide: limits.maxOutputSide,
+      maxPixels: limits.maxOutputPixels,
+      maxSourcePixels: limits.maxTransformSourcePixels,
+      budgetMs: limits.transformBudgetMs,
+    };
+    const rendition = await renderTransform(c.env.IMAGES, renderLimits, { imageId: id, options: parsed.options, canonical, accept }, cacheKeyPath);
+    const headers = imageHeaders(rendition.contentType, rendition.bytes, rendition.etag);
+    if (rendition.timings) {
+      headers.set("server-timing", rendition.timings.map(([step, ms]) => `${step};dur=${ms.toFixed(1)}`).join(", "));
+    }
+    response = new Response(rendition.body, { headers });
+    c.executionCtx.waitUntil(cache.put(cacheKey, response.clone()));
+  }
+  if (accept) {
+    // The Cache API key already names the negotiated class; browsers and CDNs need Vary.
+    response = new Response(response.body, response);
+    response.headers.set("vary", "Accept");
+  }
+  return conditional(c.req.raw, response);
+}
+
+/**
+ * With `require_signed_urls`, every transform needs a valid signature, except a bare public
+ * preset (`?p=thumb`). A signature that is present is always checked.
+ */
+async function checkSignature(config: TenantConfig, id: string, canonical: string, parsed: ParsedTransform, query: URLSearchParams): Promise<void> {
+  const barePublicPreset =
+    parsed.preset !== undefined && config.presets.get(parsed.preset)?.public === true && [...query.keys()].every((name) => name === "p");
+  if (parsed.signature || (config.tenant.requireSignedUrls && !barePublicPreset)) {
+    await verifyTransformSignature(config.tenant.signingSecret, id, canonical, parsed.signature);
+  }
+}
+
+function imageHeaders(contentType: string, bytes: number, etag: string): Headers {
   const headers = new Headers();
-  headers.set("content-type", object.httpMetadata?.contentType ?? "application/octet-stream");
-  headers.set("content-length", String(object.size));
-  // An image id names fixed bytes forever, so the id itself is a strong validator.
-  headers.set("etag", `"${id}"`);
+  headers.set("content-type", contentType);
+  headers.set("content-length", String(bytes));
+  // An image id (and a rendition id) names fixed bytes forever, so it is a strong validator.
+  headers.set("etag", etag);
   headers.set("cache-control", IMMUTABLE);
   imageSafetyHeaders(headers);
-  return new Response(object.body, { headers });
+  return headers;
 }
 
 /** Answers If-None-Match with 304 (the body is dropped unread). */

@@ -347,7 +347,7 @@ function collect(query: URLSearchParams, preset: string | undefined): Map<string
     if (!isTransformParam(name) && !(PASSTHROUGH as readonly string[]).includes(name)) {
       throw inPreset(
         new ProblemError(400, "unknown-parameter", `Unknown parameter ${quote(name)}; expected one of ${KNOWN_NAMES}`, {
-          parameter: quote(name),
+          parameter: quote(name).slice(1, -1),
           expected: `one of ${KNOWN_NAMES}`,
           received: quote(name),
         }),

@@ -282,7 +282,7 @@ describe("parseTransform: invalid values", () => {
     expect(error.detail).toBe(
       'Unknown parameter "zoom"; expected one of w, h, dpr, fit, g, crop, rot, flip, fmt, q, blur, sharpen, bg, wm, wm_pos, wm_scale, wm_op, wm_pad, p, sig, exp',
     );
-    expect(error.extras.parameter).toBe('"zoom"');
+    expect(error.extras.parameter).toBe("zoom");
   });
 
   it("truncates and escapes what it echoes", () => {

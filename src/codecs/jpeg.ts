@@ -1,0 +1,77 @@
+/**
+ * JPEG through mozjpeg (squoosh build). Baseline, progressive and grayscale decode in WASM;
+ * mozjpeg's RGBA output cannot convert CMYK/YCCK ("Unsupported color conversion request"),
+ * so 4-component files go to a pure-JS decoder (./jpeg-cmyk), loaded only when one shows up.
+ */
+import type { MozJpegOptions } from "./wasm";
+import { jpegDecoder, jpegEncoder, withInstance } from "./wasm";
+import type { RgbaImage } from "./types";
+import { detach } from "./util";
+
+export async function decodeJpeg(bytes: Uint8Array): Promise<RgbaImage> {
+  if (jpegComponentCount(bytes) === 4) {
+    const { decodeCmykJpeg } = await import("./jpeg-cmyk");
+    return decodeCmykJpeg(bytes);
+  }
+  // false: pixels as stored; the pipeline applies EXIF orientation itself.
+  const decoded = await withInstance(jpegDecoder, (codec) => codec.decode(bytes, false));
+  if (decoded === null) throw new Error("mozjpeg could not decode the image");
+  return { width: decoded.width, height: decoded.height, data: decoded.data, hasAlpha: false };
+}
+
+/**
+ * mozjpeg settings (the @jsquash defaults): progressive with optimised Huffman tables
+ * (smaller, and renders early on slow links), 4:2:0 chroma (auto_subsample), no trellis
+ * quantisation. `quality` is always given by the caller.
+ */
+const JPEG_OPTIONS: MozJpegOptions = {
+  quality: 80,
+  baseline: false,
+  arithmetic: false,
+  progressive: true,
+  optimize_coding: true,
+  smoothing: 0,
+  color_space: 3, // YCbCr
+  quant_table: 3, // ImageMagick's table, mozjpeg's default
+  trellis_multipass: false,
+  trellis_opt_zero: false,
+  trellis_opt_table: false,
+  trellis_loops: 1,
+  auto_subsample: true,
+  chroma_subsample: 2,
+  separate_chroma_quality: false,
+  chroma_quality: 80,
+};
+
+/** Encodes RGB; alpha is ignored (flatten first). */
+export async function encodeJpeg(image: RgbaImage, quality: number): Promise<Uint8Array> {
+  const options: MozJpegOptions = { ...JPEG_OPTIONS, quality, chroma_quality: quality };
+  return withInstance(jpegEncoder, (codec) => detach(codec.encode(image.data, image.width, image.height, options)));
+}
+
+/**
+ * Number of colour components in the first frame header (SOFn), or 0 when none is found.
+ * Walks marker segments only; never reads entropy-coded data.
+ */
+export function jpegComponentCount(bytes: Uint8Array): number {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return 0;
+  let p = 2;
+  while (p + 4 <= bytes.length) {
+    if (bytes[p] !== 0xff) return 0;
+    const marker = bytes[p + 1]!;
+    if (marker === 0xff) {
+      p += 1; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      p += 2; // markers without a length
+      continue;
+    }
+    const length = (bytes[p + 2]! << 8) | bytes[p + 3]!;
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isSof) return p + 9 < bytes.length ? bytes[p + 9]! : 0;
+    if (marker === 0xda || marker === 0xd9 || length < 2) return 0; // scan or end before any frame header
+    p += 2 + length;
+  }
+  return 0;
+}
