@@ -8,7 +8,11 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
-        bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key" },
+        bindings: { TEST_MIGRATIONS: migrations, ADMIN_API_KEY: "test-admin-key", RETRY_BASE_SECONDS: "0" },
+        queueConsumers: {
+          "edge-images-jobs": { maxBatchTimeout: 0.05, maxRetries: 2, deadLetterQueue: "edge-images-jobs-dlq" },
+          "edge-images-jobs-dlq": { maxBatchTimeout: 0.05 },
+        },
       },
     }),
   ],

@@ -6,6 +6,7 @@ import type { AppEnv } from "./env";
 import { ProblemError, problemResponse, toProblem } from "./errors";
 import { randomId } from "./ids";
 import { imageRoutes } from "./routes/images";
+import { jobRoutes } from "./routes/jobs";
 import { serveRoutes } from "./routes/serve";
 import { settingsRoutes } from "./routes/settings";
 import { tenantRoutes } from "./routes/tenants";
@@ -24,6 +25,7 @@ api.use(requireKey);
 api.route("/", tenantRoutes);
 api.route("/", imageRoutes);
 api.route("/", settingsRoutes);
+api.route("/", jobRoutes);
 app.route("/v1", api);
 app.route("/", serveRoutes);
 
@@ -38,7 +40,10 @@ const ALLOWED_METHODS: ReadonlyArray<readonly [string, string]> = [
   ["/v1/presets", "GET, HEAD"],
   ["/v1/presets/:name", "PUT, DELETE"],
   ["/v1/sign", "POST"],
+  ["/v1/jobs", "GET, HEAD, POST"],
+  ["/v1/jobs/:id", "GET, HEAD"],
   ["/i/:id", "GET, HEAD"],
+  ["/i/:id/:variant", "GET, HEAD"],
 ];
 for (const [path, allow] of ALLOWED_METHODS) {
   app.all(path, async (c) => {

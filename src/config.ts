@@ -16,6 +16,12 @@ export interface Limits {
   readonly maxTransformSourcePixels: number;
   /** Wall-clock budget of one transform, checked between pipeline steps. */
   readonly transformBudgetMs: number;
+  /** Uploads needing more renditions (files × variants) than this are processed asynchronously. */
+  readonly autoAsyncRenditions: number;
+  /** Queue retry backoff base in seconds (0 = retry at once, for tests). */
+  readonly retryBaseSeconds: number;
+  /** Local tests only: ingest and webhooks may use http and loopback addresses. */
+  readonly allowInsecureOutbound: boolean;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -29,11 +35,26 @@ export const DEFAULT_LIMITS: Limits = {
   maxOutputPixels: 50_000_000,
   maxTransformSourcePixels: 50_000_000,
   transformBudgetMs: 30_000,
+  autoAsyncRenditions: 12,
+  retryBaseSeconds: 2,
+  allowInsecureOutbound: false,
 };
 
 type LimitVars = Partial<
   Record<
-    | "MAX_FILE_BYTES" | "MAX_FILES_PER_REQUEST" | "MAX_INPUT_PIXELS" | "MAX_INPUT_SIDE" | "MAX_METADATA_BYTES" | "MAX_REQUEST_BYTES" | "MAX_OUTPUT_SIDE" | "MAX_OUTPUT_PIXELS" | "MAX_TRANSFORM_SOURCE_PIXELS" | "TRANSFORM_BUDGET_MS",
+    | "MAX_FILE_BYTES"
+    | "MAX_FILES_PER_REQUEST"
+    | "MAX_INPUT_PIXELS"
+    | "MAX_INPUT_SIDE"
+    | "MAX_METADATA_BYTES"
+    | "MAX_REQUEST_BYTES"
+    | "MAX_OUTPUT_SIDE"
+    | "MAX_OUTPUT_PIXELS"
+    | "MAX_TRANSFORM_SOURCE_PIXELS"
+    | "TRANSFORM_BUDGET_MS"
+    | "AUTO_ASYNC_RENDITIONS"
+    | "RETRY_BASE_SECONDS"
+    | "ALLOW_INSECURE_OUTBOUND",
     string
   >
 >;
@@ -54,6 +75,9 @@ export function limitsFrom(vars: LimitVars): Limits {
     maxOutputPixels: positiveInt(vars.MAX_OUTPUT_PIXELS, "MAX_OUTPUT_PIXELS", DEFAULT_LIMITS.maxOutputPixels),
     maxTransformSourcePixels: positiveInt(vars.MAX_TRANSFORM_SOURCE_PIXELS, "MAX_TRANSFORM_SOURCE_PIXELS", DEFAULT_LIMITS.maxTransformSourcePixels),
     transformBudgetMs: positiveInt(vars.TRANSFORM_BUDGET_MS, "TRANSFORM_BUDGET_MS", DEFAULT_LIMITS.transformBudgetMs),
+    autoAsyncRenditions: positiveInt(vars.AUTO_ASYNC_RENDITIONS, "AUTO_ASYNC_RENDITIONS", DEFAULT_LIMITS.autoAsyncRenditions),
+    retryBaseSeconds: vars.RETRY_BASE_SECONDS === "0" ? 0 : positiveInt(vars.RETRY_BASE_SECONDS, "RETRY_BASE_SECONDS", DEFAULT_LIMITS.retryBaseSeconds),
+    allowInsecureOutbound: vars.ALLOW_INSECURE_OUTBOUND === "true",
   };
   cache.set(vars, limits);
   return limits;

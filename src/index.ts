@@ -1,5 +1,7 @@
 import { app } from "./app";
+import { consumeJobBatch } from "./jobs/consumer";
 
 export default {
   fetch: app.fetch,
+  queue: consumeJobBatch,
 } satisfies ExportedHandler<Env>;

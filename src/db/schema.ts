@@ -7,6 +7,8 @@ export const tenants = sqliteTable("tenants", {
   /** Secret for signed transform URLs (hex); never returned by list endpoints. */
   signingSecret: text("signing_secret").notNull(),
   requireSignedUrls: integer("require_signed_urls", { mode: "boolean" }).notNull().default(false),
+  /** Secret for webhook signatures (hex); shown to the tenant so receivers can verify. */
+  webhookSecret: text("webhook_secret"),
   createdAt: integer("created_at").notNull(),
 });
 
@@ -81,3 +83,71 @@ export const presets = sqliteTable(
 );
 
 export type Preset = typeof presets.$inferSelect;
+
+/** Named renditions of an image made once and stored (upload `variants`, jobs). */
+export const variants = sqliteTable(
+  "variants",
+  {
+    imageId: text("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    tenantId: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    /** Canonical transform query string. */
+    params: text("params").notNull(),
+    state: text("state", { enum: ["pending", "ready", "failed"] }).notNull(),
+    format: text("format"),
+    width: integer("width"),
+    height: integer("height"),
+    bytes: integer("bytes"),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.imageId, t.name] }), index("variants_tenant").on(t.tenantId)],
+);
+
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: ["upload", "reprocess", "ingest"] }).notNull(),
+    state: text("state", { enum: ["queued", "running", "succeeded", "failed", "partial"] }).notNull(),
+    /** Variant definitions of the job: JSON object name -> canonical params. */
+    variants: text("variants", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    total: integer("total").notNull(),
+    /** Origin the job was created through, for absolute URLs in webhooks. */
+    origin: text("origin").notNull(),
+    callbackUrl: text("callback_url"),
+    callbackState: text("callback_state", { enum: ["none", "pending", "delivered", "failed"] }).notNull().default("none"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [index("jobs_tenant_created").on(t.tenantId, t.createdAt)],
+);
+
+/** One image (or one URL to ingest) of a job: the unit of a queue message. */
+export const jobItems = sqliteTable(
+  "job_items",
+  {
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    imageId: text("image_id"),
+    sourceUrl: text("source_url"),
+    state: text("state", { enum: ["queued", "running", "succeeded", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    error: text("error"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.position] }), index("job_items_state").on(t.jobId, t.state)],
+);
+
+export type Variant = typeof variants.$inferSelect;
+export type Job = typeof jobs.$inferSelect;
+export type JobItem = typeof jobItems.$inferSelect;

@@ -15,6 +15,7 @@ export async function createTenant(db: Db, name: string, now = Date.now()): Prom
     id: newTenantId(),
     name,
     signingSecret: hex(crypto.getRandomValues(new Uint8Array(32))),
+    webhookSecret: hex(crypto.getRandomValues(new Uint8Array(32))),
     requireSignedUrls: false,
     createdAt: now,
   };

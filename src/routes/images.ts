@@ -9,7 +9,11 @@ import { readJson } from "../http/json";
 import { imageView } from "../images/view";
 import { deleteImageEverywhere } from "../images/delete";
 import { ingestMultipart, outcomeStatus, type UploadOutcome } from "../upload/bulk";
+import { processUploadedImages } from "../processing/after-upload";
+import { variantsOf, variantView } from "../processing/variants";
+import { tenantConfig } from "../tenants/config";
 import { ingestImage, type IngestDeps } from "../upload/ingest";
+import { applyPlanField, type ProcessingPlan } from "../upload/processing-plan";
 import { METADATA_KEY_PATTERN, parseMetadataJson, validateMetadata } from "../upload/metadata";
 
 export const imageRoutes = new Hono<AppEnv>();
@@ -24,8 +28,19 @@ imageRoutes.post("/images", async (c) => {
       received: contentType || "(none)",
     });
   }
-  const outcome = await ingestMultipart(ingestDeps(c), tenant.id, c.req.raw.body, contentType, origin(c), logError);
-  return uploadResponse(outcome);
+  const deps = ingestDeps(c);
+  const config = await tenantConfig(c.var.db, tenant.id, c.env.PRESETS);
+  const plan: ProcessingPlan = {};
+  const outcome = await ingestMultipart(
+    deps,
+    tenant.id,
+    c.req.raw.body,
+    contentType,
+    origin(c),
+    (field, text) => applyPlanField(plan, field, text, config, deps.limits),
+    logError,
+  );
+  return finishUpload(c, tenant.id, outcome, plan);
 });
 
 imageRoutes.put("/images", async (c) => {
@@ -41,8 +56,16 @@ imageRoutes.put("/images", async (c) => {
     const metadataText = c.req.header("x-metadata") ?? c.req.query("metadata");
     const metadata = metadataText === undefined ? {} : parseMetadataJson(metadataText, "metadata", deps.limits.maxMetadataBytes);
     const filename = c.req.query("filename") ?? filenameFromDisposition(c.req.header("content-disposition"));
+    const plan: ProcessingPlan = {};
+    const config = await tenantConfig(c.var.db, tenant.id, c.env.PRESETS);
+    const variantsText = c.req.header("x-variants") ?? c.req.query("variants");
+    if (variantsText !== undefined) applyPlanField(plan, "variants", variantsText, config, deps.limits);
+    const mode = c.req.query("mode");
+    if (mode !== undefined) applyPlanField(plan, "mode", mode, config, deps.limits);
+    const callbackUrl = c.req.query("callback_url");
+    if (callbackUrl !== undefined) applyPlanField(plan, "callback_url", callbackUrl, config, deps.limits);
     const { row, duplicate } = await ingestImage(deps, tenant.id, { filename, body, metadata });
-    return uploadResponse({ images: [imageView(row, origin(c), duplicate)], errors: [] });
+    return finishUpload(c, tenant.id, { images: [imageView(row, origin(c), duplicate)], errors: [] }, plan);
   } catch (error) {
     await body?.cancel().catch(() => undefined);
     throw error;
@@ -66,7 +89,8 @@ imageRoutes.get("/images/:id", async (c) => {
   const tenant = tenantOf(c.var.principal);
   const row = await findImage(c.var.db, tenant.id, c.req.param("id"));
   if (!row) throw imageNotFound();
-  return c.json(imageView(row, origin(c)));
+  const variants = (await variantsOf(c.var.db, [row.id])).get(row.id) ?? [];
+  return c.json({ ...imageView(row, origin(c)), variants: variants.map((variant) => variantView(variant, origin(c))) });
 });
 
 const patchBody = z.object({ metadata: z.record(z.string(), z.string().nullable()) }).strict();
@@ -101,6 +125,26 @@ function ingestDeps(c: Context<AppEnv>): IngestDeps {
 
 function origin(c: Context<AppEnv>): string {
   return new URL(c.req.url).origin;
+}
+
+/** Makes the asked-for variants (sync or as a job), then answers 201, 202, 207 or the 4xx problem. */
+async function finishUpload(c: Context<AppEnv>, tenantId: string, outcome: UploadOutcome, plan: ProcessingPlan): Promise<Response> {
+  if (outcome.images.length === 0) return uploadResponse(outcome);
+  const deps = ingestDeps(c);
+  const processed = await processUploadedImages(
+    { db: c.var.db, bucket: c.env.IMAGES, queue: c.env.JOBS, limits: deps.limits },
+    tenantId,
+    outcome.images,
+    plan,
+    origin(c),
+  );
+  if (processed.job) {
+    return Response.json(
+      { job: processed.job, images: processed.images, errors: outcome.errors },
+      { status: 202, headers: { location: `/v1/jobs/${processed.job.id}` } },
+    );
+  }
+  return uploadResponse({ images: processed.images, errors: outcome.errors });
 }
 
 function uploadResponse(outcome: UploadOutcome): Response {

@@ -4,11 +4,12 @@ import type { AppEnv } from "../env";
 import { ProblemError } from "../errors";
 import { isImageId, tenantOfImage } from "../ids";
 import { originalCacheKey } from "../storage/cache";
+import { findVariant } from "../processing/variants";
 import { originalKey } from "../storage/objects";
 import { tenantConfig, type TenantConfig } from "../tenants/config";
 import { acceptClass } from "../transform/negotiate";
 import { canonicalString, parseTransform, type ParsedTransform } from "../transform/params";
-import { renderTransform, type RenderLimits } from "../transform/render";
+import { renderLimitsFrom, renderTransform } from "../transform/render";
 import { verifyTransformSignature } from "../transform/signing";
 
 export const serveRoutes = new Hono<AppEnv>();
@@ -29,7 +30,24 @@ serveRoutes.get("/i/:id", async (c) => {
   if (!isImageId(id)) throw notFound();
   const url = new URL(c.req.url);
   if (url.search === "" || url.search === "?") return serveOriginal(c, id, url.origin);
-  return serveTransformed(c, id, url);
+  return serveTransformed(c, id, url.origin, url.searchParams, { signedByTenant: false });
+});
+
+/**
+ * A stored variant by name. Variants are defined by the tenant's own key holders, so like
+ * public presets they need no signature. Served through the same renditions as the
+ * equivalent URL parameters.
+ */
+serveRoutes.get("/i/:id/:variant", async (c) => {
+  const id = c.req.param("id");
+  if (!isImageId(id)) throw notFound();
+  const url = new URL(c.req.url);
+  if (url.search !== "" && url.search !== "?") {
+    throw new ProblemError(400, "unknown-parameter", "A variant URL takes no parameters; use /i/:id?<parameters> for others.");
+  }
+  const variant = await findVariant(c.var.db, id, c.req.param("variant"));
+  if (!variant) throw new ProblemError(404, "not-found", "No variant with this name for this image.");
+  return serveTransformed(c, id, url.origin, new URLSearchParams(variant.params), { signedByTenant: true });
 });
 
 async function serveOriginal(c: Context<AppEnv>, id: string, origin: string): Promise<Response> {
@@ -46,34 +64,34 @@ async function serveOriginal(c: Context<AppEnv>, id: string, origin: string): Pr
   return conditional(c.req.raw, response);
 }
 
-async function serveTransformed(c: Context<AppEnv>, id: string, url: URL): Promise<Response> {
+async function serveTransformed(
+  c: Context<AppEnv>,
+  id: string,
+  origin: string,
+  query: URLSearchParams,
+  trust: { signedByTenant: boolean },
+): Promise<Response> {
   const limits = limitsFrom(c.env);
   const config = await tenantConfig(c.var.db, tenantOfImage(id), c.env.PRESETS);
   if (!config) throw notFound();
 
-  const parsed = parseTransform(url.searchParams, {
+  const parsed = parseTransform(query, {
     resolvePreset: (name) => config.presets.get(name)?.params,
     limits: { maxSide: limits.maxOutputSide, maxPixels: limits.maxOutputPixels },
   });
   const canonical = canonicalString(parsed.options);
-  await checkSignature(config, id, canonical, parsed, url.searchParams);
+  if (!trust.signedByTenant) await checkSignature(config, id, canonical, parsed, query);
   // Parameters that change nothing (e.g. ?fit=scale-down) are the original.
-  if (canonical === "") return serveOriginal(c, id, url.origin);
+  if (canonical === "") return serveOriginal(c, id, origin);
 
   const accept = parsed.options.format === "auto" ? acceptClass(c.req.header("accept")) : undefined;
   const cacheKeyPath = `/i/${id}?${canonical}${accept ? `&accept=${accept}` : ""}`;
-  const cacheKey = url.origin + cacheKeyPath;
+  const cacheKey = origin + cacheKeyPath;
   const cache = caches.default;
 
   let response = await cache.match(cacheKey);
   if (!response) {
-    const renderLimits: RenderLimits = {
-      maxSide: limits.maxOutputSide,
-      maxPixels: limits.maxOutputPixels,
-      maxSourcePixels: limits.maxTransformSourcePixels,
-      budgetMs: limits.transformBudgetMs,
-    };
-    const rendition = await renderTransform(c.env.IMAGES, renderLimits, { imageId: id, options: parsed.options, canonical, accept }, cacheKeyPath);
+    const rendition = await renderTransform(c.env.IMAGES, renderLimitsFrom(limits), { imageId: id, options: parsed.options, canonical, accept }, cacheKeyPath);
     const headers = imageHeaders(rendition.contentType, rendition.bytes, rendition.etag);
     if (rendition.timings) {
       headers.set("server-timing", rendition.timings.map(([step, ms]) => `${step};dur=${ms.toFixed(1)}`).join(", "));

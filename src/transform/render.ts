@@ -1,6 +1,7 @@
+import type { Limits } from "../config";
 import { ProblemError } from "../errors";
 import { hex, tenantOfImage } from "../ids";
-import { CONTENT_TYPES, type ImageFormat } from "../images/format";
+import { CONTENT_TYPES, type ImageFormat, type OutputFormat } from "../images/format";
 import { runPipeline, type SourceImage } from "../pipeline";
 import { DERIVED_CACHE_KEY_META } from "../storage/cache";
 import { imagePrefix, originalKey } from "../storage/objects";
@@ -15,6 +16,15 @@ export interface RenderLimits extends TransformLimits {
   readonly budgetMs: number;
 }
 
+export function renderLimitsFrom(limits: Limits): RenderLimits {
+  return {
+    maxSide: limits.maxOutputSide,
+    maxPixels: limits.maxOutputPixels,
+    maxSourcePixels: limits.maxTransformSourcePixels,
+    budgetMs: limits.transformBudgetMs,
+  };
+}
+
 export interface RenderRequest {
   readonly imageId: string;
   readonly options: TransformOptions;
@@ -26,6 +36,9 @@ export interface RenderRequest {
 
 export interface Rendition {
   readonly body: ReadableStream<Uint8Array> | Uint8Array;
+  readonly format: OutputFormat;
+  readonly width: number;
+  readonly height: number;
   readonly contentType: string;
   readonly bytes: number;
   readonly etag: string;
@@ -59,6 +72,9 @@ export async function renderTransform(bucket: R2Bucket, limits: RenderLimits, re
   if (stored) {
     return {
       body: stored.body,
+      format: outputFormat(stored.customMetadata?.["format"]),
+      width: Number(stored.customMetadata?.["width"] ?? 0),
+      height: Number(stored.customMetadata?.["height"] ?? 0),
       contentType: stored.httpMetadata?.contentType ?? "application/octet-stream",
       bytes: stored.size,
       etag,
@@ -93,7 +109,17 @@ export async function renderTransform(bucket: R2Bucket, limits: RenderLimits, re
     httpMetadata: { contentType },
     customMetadata: { [DERIVED_CACHE_KEY_META]: cacheKeyPath, format: result.format, width: String(result.width), height: String(result.height) },
   });
-  return { body: result.bytes, contentType, bytes: result.bytes.byteLength, etag, rendered: true, timings };
+  return {
+    body: result.bytes,
+    format: result.format,
+    width: result.width,
+    height: result.height,
+    contentType,
+    bytes: result.bytes.byteLength,
+    etag,
+    rendered: true,
+    timings,
+  };
 }
 
 async function loadSource(bucket: R2Bucket, key: string, limits: RenderLimits): Promise<SourceImage | null> {
@@ -118,6 +144,12 @@ async function loadSource(bucket: R2Bucket, key: string, limits: RenderLimits): 
     width,
     height,
   };
+}
+
+const OUTPUT_FORMATS: readonly OutputFormat[] = ["jpeg", "png", "webp", "avif"];
+
+function outputFormat(value: string | undefined): OutputFormat {
+  return OUTPUT_FORMATS.find((candidate) => candidate === value) ?? "jpeg";
 }
 
 const STORED_FORMATS: readonly ImageFormat[] = ["jpeg", "png", "webp", "avif", "gif"];

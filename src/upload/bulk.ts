@@ -4,6 +4,7 @@ import { imageView, type ImageView } from "../images/view";
 import { ingestImage, type IngestDeps } from "./ingest";
 import { parseMetadataJson, type Metadata } from "./metadata";
 import { parseMultipart, readPartText } from "./multipart";
+import { isPlanField, type PlanField } from "./processing-plan";
 
 export interface UploadError {
   readonly index: number;
@@ -19,6 +20,7 @@ export interface UploadOutcome {
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
+const MAX_FIELD_BYTES = 16 * 1024;
 
 /**
  * Handles a multipart upload part by part, as the bytes arrive: every `file` part is probed
@@ -26,7 +28,9 @@ const MAX_HEADER_BYTES = 16 * 1024;
  *
  * Fields: `file` (repeatable); `metadata` (JSON object applied to every file, also to files
  * sent before it); `file_metadata` (JSON object for the next `file` part only, over
- * `metadata`). Other fields are ignored.
+ * `metadata`); `variants`, `mode`, `callback_url` (handed to `onField`, which validates them:
+ * send them before the files so a bad value stops the upload before anything is stored).
+ * Other fields are ignored.
  */
 export async function ingestMultipart(
   deps: IngestDeps,
@@ -34,6 +38,7 @@ export async function ingestMultipart(
   body: ReadableStream<Uint8Array>,
   contentType: string,
   origin: string,
+  onField: (name: PlanField, text: string) => void = () => undefined,
   onLog: (error: unknown) => void = () => undefined,
 ): Promise<UploadOutcome> {
   const images: ImageView[] = [];
@@ -61,6 +66,10 @@ export async function ingestMultipart(
           "file_metadata",
           deps.limits.maxMetadataBytes,
         );
+        continue;
+      }
+      if (isPlanField(part.name)) {
+        onField(part.name, await readPartText(part, MAX_FIELD_BYTES));
         continue;
       }
       if (part.name !== "file") {
