@@ -5,7 +5,7 @@ import { tenantOf } from "../auth/middleware";
 import { limitsFrom } from "../config";
 import { findImage } from "../db/images";
 import { deletePreset, listPresets, upsertPreset } from "../db/presets";
-import { tenants, type Preset } from "../db/schema";
+import { tenants, type Preset, type Tenant } from "../db/schema";
 import type { AppEnv } from "../env";
 import { invalidParameter, ProblemError } from "../errors";
 import { readJson } from "../http/json";
@@ -18,10 +18,8 @@ export const settingsRoutes = new Hono<AppEnv>();
 
 const PRESET_NAME = /^[a-z0-9_-]{1,64}$/;
 
-settingsRoutes.get("/tenant", (c) => {
-  const tenant = tenantOf(c.var.principal);
-  return c.json({ id: tenant.id, name: tenant.name, requireSignedUrls: tenant.requireSignedUrls, createdAt: new Date(tenant.createdAt).toISOString() });
-});
+/** The tenant's settings, with the webhook secret its receivers verify signatures with. */
+settingsRoutes.get("/tenant", (c) => c.json(tenantView(tenantOf(c.var.principal))));
 
 const tenantPatch = z.object({ requireSignedUrls: z.boolean() }).strict();
 
@@ -30,8 +28,7 @@ settingsRoutes.patch("/tenant", async (c) => {
   const body = await readJson(c, tenantPatch);
   const rows = await c.var.db.update(tenants).set({ requireSignedUrls: body.requireSignedUrls }).where(eq(tenants.id, tenant.id)).returning();
   forgetTenantConfig(tenant.id);
-  const updated = rows[0] ?? tenant;
-  return c.json({ id: updated.id, name: updated.name, requireSignedUrls: updated.requireSignedUrls, createdAt: new Date(updated.createdAt).toISOString() });
+  return c.json(tenantView(rows[0] ?? tenant));
 });
 
 settingsRoutes.get("/presets", async (c) => {
@@ -92,6 +89,16 @@ settingsRoutes.post("/sign", async (c) => {
   const path = `/i/${body.imageId}?${query}`;
   return c.json({ url: new URL(c.req.url).origin + path, path, sig, exp: exp ?? null, params: canonical });
 });
+
+function tenantView(tenant: Tenant) {
+  return {
+    id: tenant.id,
+    name: tenant.name,
+    requireSignedUrls: tenant.requireSignedUrls,
+    webhookSecret: tenant.webhookSecret,
+    createdAt: new Date(tenant.createdAt).toISOString(),
+  };
+}
 
 function presetView(preset: Preset) {
   return { name: preset.name, params: preset.params, public: preset.public, updatedAt: new Date(preset.updatedAt).toISOString() };

@@ -16,6 +16,6 @@ export function corpusFiles(filter: (name: string) => boolean): { dir: string; n
   return { dir: FIXTURES_DIR, names: readdirSync(FIXTURES_DIR).filter(filter).sort() };
 }
 
-export function readCorpusFile(dir: string, name: string): Uint8Array {
+export function readCorpusFile(dir: string, name: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(readFileSync(join(dir, name)));
 }

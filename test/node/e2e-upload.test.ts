@@ -7,7 +7,7 @@ import { corpusFiles, readCorpusFile } from "./corpus";
 
 const PHOTO_COUNT = 50;
 
-function realPhotos(): Array<{ name: string; bytes: Uint8Array }> {
+function realPhotos(): Array<{ name: string; bytes: Uint8Array<ArrayBuffer> }> {
   const { dir, names } = corpusFiles((name) => /\.(jpe?g|png|webp|avif|gif)$/i.test(name) && !name.startsWith("hostile-"));
   // Real photos first; small PngSuite files only top the list up to 50 when needed.
   const ordered = [...names.filter((name) => !name.startsWith("pngsuite-")), ...names.filter((name) => name.startsWith("pngsuite-"))];

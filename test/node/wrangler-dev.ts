@@ -27,7 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const output: string[] = [];
   child = spawn(
     "wrangler",
-    ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistDir, "--var", `ADMIN_API_KEY:${E2E_ADMIN_KEY}`, "--show-interactive-dev-session=false"],
+    ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistDir, "--var", `ADMIN_API_KEY:${E2E_ADMIN_KEY}`, "--var", "ALLOW_INSECURE_OUTBOUND:true", "--var", "RETRY_BASE_SECONDS:0", "--show-interactive-dev-session=false"],
     { env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
