@@ -51,6 +51,31 @@ describe("uploaded images in Chromium", () => {
     });
   });
 
+  it("load transform URLs with the expected natural sizes (fit modes, dpr, fmt=auto, presets)", async () => {
+    requireChromium();
+    const { dir, names } = corpusFiles((name) => name === "orientation-landscape-6.jpg" || name === "png-alpha-watermark-debian.png");
+    const tenant = await createTenant("browser-transforms");
+    const photo = await putImage(tenant.key, names[0]!, readCorpusFile(dir, names[0]!)); // displayed 1800x1200
+    const logo = await putImage(tenant.key, names[1]!, readCorpusFile(dir, names[1]!)); // 788x256, alpha
+    const cases: Array<[string, number, number]> = [
+      [`/i/${photo.id}?w=400`, 400, 267],
+      [`/i/${photo.id}?w=400&h=300&fit=cover&fmt=auto`, 400, 300],
+      [`/i/${photo.id}?w=300&h=300&fit=pad&bg=000000`, 300, 300],
+      [`/i/${photo.id}?w=200&dpr=2&fmt=webp`, 400, 267],
+      [`/i/${photo.id}?h=100&rot=90&fmt=avif`, 67, 100],
+      [`/i/${photo.id}?crop=0,0,900,600&w=300`, 300, 200],
+      [`/i/${photo.id}?w=5000`, 1800, 1200],
+      [`/i/${photo.id}?p=thumb`, 200, 200],
+      [`/i/${logo.id}?w=394&fmt=auto`, 394, 128],
+      [`/i/${photo.id}?w=600&wm=${logo.id}&wm_op=0.5`, 600, 400],
+    ];
+    await withPage(async (page) => {
+      const sizes = await naturalSizes(page, cases.map(([url]) => url));
+      await screenshot(page, "browser-images-transforms");
+      expect(sizes.map((size) => [size.url.slice(baseUrl().length), size.width, size.height])).toEqual(cases);
+    });
+  });
+
   it("reports an image that does not load as not loaded", async () => {
     requireChromium();
     await withPage(async (page) => {
