@@ -287,6 +287,7 @@ const TRAITS: Readonly<Record<string, Partial<ImageProbe>>> = {
   "avif-photo-kite.avif": { hasAlpha: false, animated: false, iccProfile: false, colorSpace: "rgb" },
   "gen-1x1.gif": { frames: 1, animated: false },
   "gen-progressive.jpg": { progressive: true },
+  "jpegtran-restart-progressive.jpg": { progressive: true },
   "gen-alpha.webp": { hasAlpha: true, animated: false },
   "gen-alpha.avif": { hasAlpha: true },
   "gen-alpha.gif": { hasAlpha: true },
