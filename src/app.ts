@@ -2,6 +2,7 @@ import { Hono, type Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requireKey } from "./auth/middleware";
 import { createDb } from "./db/client";
+import { accessLog } from "./http/access-log";
 import type { AppEnv } from "./env";
 import { ProblemError, problemResponse, toProblem } from "./errors";
 import { randomId } from "./ids";
@@ -19,6 +20,7 @@ app.use(async (c, next) => {
   await next();
   c.header("x-request-id", c.var.requestId);
 });
+app.use(accessLog);
 
 const api = new Hono<AppEnv>();
 api.use(requireKey);
