@@ -6,7 +6,7 @@
  * import by ./index, so isolates that never see a GIF do not load it.
  */
 import { GifReader } from "omggif";
-import type { RgbaImage } from "./types";
+import { MAX_DECODE_PIXELS, type RgbaImage } from "./types";
 import { hasTranslucentPixel } from "./util";
 
 export function decodeGif(bytes: Uint8Array): RgbaImage {
@@ -14,6 +14,8 @@ export function decodeGif(bytes: Uint8Array): RgbaImage {
   if (reader.numFrames() < 1) throw new Error("GIF has no image");
   const { width, height } = reader;
   if (width < 1 || height < 1) throw new Error("GIF has an empty logical screen");
+  // The screen size is all a hostile 35-byte GIF needs to claim 65535x65535 (17 GB of RGBA).
+  if (width * height > MAX_DECODE_PIXELS) throw new Error(`GIF screen ${width}x${height} is too large to decode`);
   const frame = reader.frameInfo(0);
   // omggif writes rows with the screen's stride: a frame outside the screen would wrap.
   if (frame.x + frame.width > width || frame.y + frame.height > height) {

@@ -8,14 +8,14 @@
  * file pay for it; ~0.4 s for 1.6 MP.
  */
 import { decode } from "jpeg-js";
-import type { RgbaImage } from "./types";
+import { MAX_DECODE_PIXELS, type RgbaImage } from "./types";
 
 export function decodeCmykJpeg(bytes: Uint8Array): RgbaImage {
   const decoded = decode(bytes, {
     useTArray: true,
     formatAsRGBA: true,
     tolerantDecoding: true,
-    maxResolutionInMP: 100,
+    maxResolutionInMP: MAX_DECODE_PIXELS / 1_000_000,
     maxMemoryUsageInMB: 1024,
   });
   const data = new Uint8ClampedArray(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);

@@ -19,6 +19,12 @@ export interface DecodeHint {
   readonly targetHeight?: number;
 }
 
+/**
+ * Decoders that allocate from a header's size before reading pixels (GIF, jpeg-js) refuse
+ * more than this; uploads are capped lower (MAX_INPUT_PIXELS) by the header probe anyway.
+ */
+export const MAX_DECODE_PIXELS = 100_000_000;
+
 export type Decoder = (bytes: Uint8Array, hint?: DecodeHint) => Promise<RgbaImage>;
 export type Encoder = (image: RgbaImage, quality: number) => Promise<Uint8Array>;
 export type Resizer = (image: RgbaImage, width: number, height: number) => Promise<RgbaImage>;

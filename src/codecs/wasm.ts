@@ -1,12 +1,15 @@
 /**
- * The WASM codecs, instantiated lazily, once per isolate, from modules imported as modules.
+ * The WASM codecs, instantiated lazily from modules imported as modules.
  *
  * Workers refuse to compile WebAssembly from bytes at run time, so every `.wasm` file is an
  * import (wrangler and the vitest pool both turn `import x from "….wasm"` into a compiled
- * `WebAssembly.Module`), and we only call `new WebAssembly.Instance(module, imports)`.
- * We bypass the @jsquash wrappers' `init()` and call the Emscripten / wasm-bindgen glue
- * directly: the wrappers pick a build by feature detection (the WebP encoder's SIMD check
- * would then need the matching module) and import it dynamically.
+ * `WebAssembly.Module`, compiled once per isolate), and we only ever call
+ * `new WebAssembly.Instance(module, imports)`. The `?module` suffix on the two wasm-bindgen
+ * modules only steers TypeScript past the `.wasm.d.ts` files shipped beside them; both tools
+ * accept it. We bypass the @jsquash wrappers' `init()`: they pick a build by feature
+ * detection (the WebP encoder's SIMD check would then need the matching module) and import
+ * it dynamically. The Emscripten factories are called directly; PNG and resize get bindings
+ * of our own (below).
  *
  * This module holds the instances and exports only functions, never from the main module
  * (a non-handler named export there stops workerd from starting).
@@ -22,8 +25,12 @@
  * budget instead: after each call, an instance above WASM_RETAIN_BYTES is dropped, and then
  * the least recently used instances are dropped until all of them together fit in the same
  * budget (the garbage collector frees a dropped instance's memory once no call uses it).
- * The PNG codec's wasm-bindgen glue instantiates once per isolate and is exempt (~1 MiB until
- * it decodes a large PNG). `wasmMemory()` reports what each live instance holds.
+ * `wasmMemory()` reports what each live instance holds.
+ *
+ * Errors: a codec that throws or traps may leave its heap or stack pointer inconsistent (an
+ * exception thrown through WASM frames skips their epilogues), so any error drops the
+ * instance too. For the two wasm-bindgen modules (PNG, resize) we therefore use our own small
+ * bindings instead of their glue, which keeps a single instance per isolate for good.
  */
 import avifDecWasm from "@jsquash/avif/codec/dec/avif_dec.wasm";
 import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
@@ -34,7 +41,6 @@ import jpegDecFactory from "@jsquash/jpeg/codec/dec/mozjpeg_dec.js";
 import jpegEncWasm from "@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm";
 import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
 import pngWasm from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm?module";
-import * as pngGlue from "@jsquash/png/codec/pkg/squoosh_png.js";
 import resizeWasm from "@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm?module";
 import webpDecWasm from "@jsquash/webp/codec/dec/webp_dec.wasm";
 import webpDecFactory from "@jsquash/webp/codec/dec/webp_dec.js";
@@ -158,10 +164,6 @@ interface EmscriptenOptions {
 }
 type EmscriptenFactory<M> = (options: EmscriptenOptions) => Promise<M>;
 
-interface WasmBindgenGlue {
-  initSync(module: WebAssembly.Module): { readonly memory: WebAssembly.Memory };
-}
-
 /** Budget for the linear memory of live codec instances, together (see above). */
 export const WASM_RETAIN_BYTES = 48 * 1024 * 1024;
 
@@ -169,8 +171,6 @@ export const WASM_RETAIN_BYTES = 48 * 1024 * 1024;
 export interface LazyInstance<M> {
   (): Promise<M>;
   readonly label: string;
-  /** False when dropping would free nothing (the PNG glue keeps its instance). */
-  readonly droppable: boolean;
   /** Bytes of linear memory the live instance holds (0 when there is none). */
   memoryBytes(): number;
   /** Drops the instance; the next call builds a fresh one. */
@@ -181,11 +181,7 @@ const instances: Array<LazyInstance<unknown>> = [];
 /** Instances by recency of use, least recent first. */
 let recency: Array<LazyInstance<unknown>> = [];
 
-function lazy<M>(
-  label: string,
-  droppable: boolean,
-  create: () => Promise<{ api: M; memory: WebAssembly.Memory | undefined }>,
-): LazyInstance<M> {
+function lazy<M>(label: string, create: () => Promise<{ api: M; memory: WebAssembly.Memory | undefined }>): LazyInstance<M> {
   let instance: Promise<M> | undefined;
   let memory: WebAssembly.Memory | undefined;
   const get = (): Promise<M> => {
@@ -205,10 +201,8 @@ function lazy<M>(
   };
   const handle: LazyInstance<M> = Object.assign(get, {
     label,
-    droppable,
     memoryBytes: () => (instance === undefined || memory === undefined ? 0 : memory.buffer.byteLength),
     reset: () => {
-      if (!droppable) return;
       instance = undefined;
       memory = undefined;
     },
@@ -226,7 +220,7 @@ function enforceBudget(used: LazyInstance<unknown>): void {
   for (const instance of instances) total += instance.memoryBytes();
   for (const instance of recency) {
     if (total <= WASM_RETAIN_BYTES) break;
-    if (instance === used || !instance.droppable) continue;
+    if (instance === used) continue;
     total -= instance.memoryBytes();
     instance.reset();
   }
@@ -239,7 +233,7 @@ function memoryOf(exports: WebAssembly.Exports): WebAssembly.Memory | undefined 
   return undefined;
 }
 
-/** The PNG decoder (wasm-bindgen) and, outside Workers, the C++ glue construct `ImageData`. */
+/** The Emscripten decoders return `new ImageData(...)` (through embind); Workers have none. */
 function ensureImageData(): void {
   const scope = globalThis as { ImageData?: unknown };
   if (typeof scope.ImageData === "function") return;
@@ -253,7 +247,7 @@ function ensureImageData(): void {
 }
 
 function emscripten<M>(label: string, factory: unknown, module: WebAssembly.Module): LazyInstance<M> {
-  return lazy(label, true, async () => {
+  return lazy(label, async () => {
     let memory: WebAssembly.Memory | undefined;
     const api = await (factory as EmscriptenFactory<M>)({
       noInitialRun: true,
@@ -269,16 +263,15 @@ function emscripten<M>(label: string, factory: unknown, module: WebAssembly.Modu
 }
 
 /**
- * Runs `use` (synchronous: no await while the codec holds our data) on the instance. After a
- * WASM trap (an abort inside the C code), whose heap may be inconsistent, the instance is
- * dropped; after any call the memory budget is enforced.
+ * Runs `use` (synchronous: no await while the codec holds our data) on the instance. After an
+ * error or a WASM trap the instance is dropped; after any call the memory budget is enforced.
  */
 export async function withInstance<M, R>(instance: LazyInstance<M>, use: (codec: M) => R): Promise<R> {
   const codec = await instance();
   try {
     return use(codec);
   } catch (error) {
-    if (error instanceof WebAssembly.RuntimeError) instance.reset();
+    instance.reset();
     throw error;
   } finally {
     enforceBudget(instance);
@@ -310,7 +303,7 @@ interface ResizeExports {
  * for good; this one can be dropped). Same calls as the glue's `resize`: copy in, run, copy out.
  */
 function resizeBinding(module: WebAssembly.Module): LazyInstance<ResizeModule> {
-  return lazy("resize", true, async () => {
+  return lazy("resize", async () => {
     const wasm = new WebAssembly.Instance(module, { wbg: {} }).exports as unknown as ResizeExports;
     const api: ResizeModule = {
       resize(data, width, height, outWidth, outHeight, method, premultiply, linearRgb) {
@@ -334,9 +327,99 @@ function resizeBinding(module: WebAssembly.Module): LazyInstance<ResizeModule> {
   });
 }
 
-function wasmBindgen<M>(label: string, glue: unknown, module: WebAssembly.Module): LazyInstance<M> {
-  // initSync instantiates once per isolate and then returns the same exports.
-  return lazy<M>(label, false, async () => ({ api: glue as M, memory: (glue as WasmBindgenGlue).initSync(module).memory }));
+/** wasm-bindgen exports of squoosh's PNG crate (the 8-bit paths we use). */
+interface PngExports {
+  readonly memory: WebAssembly.Memory;
+  decode(ptr: number, len: number): number;
+  encode(retptr: number, ptr: number, len: number, width: number, height: number, bitDepth: number): void;
+  __wbindgen_add_to_stack_pointer(delta: number): number;
+  __wbindgen_malloc(size: number, align: number): number;
+  __wbindgen_free(ptr: number, size: number, align: number): void;
+}
+
+/**
+ * Our own binding for the PNG module, equivalent to its wasm-bindgen glue for `decode` and
+ * `encode`: a table of JS objects the module refers to by index, and the six imports it needs
+ * (matched by name prefix, since their suffixes are build hashes).
+ */
+function pngBinding(module: WebAssembly.Module): LazyInstance<PngModule> {
+  return lazy("png", async () => {
+    // Slots 128..131 are undefined, null, true, false, as in wasm-bindgen's glue.
+    const heap: unknown[] = new Array(128).fill(undefined);
+    heap.push(undefined, null, true, false);
+    let nextFree = heap.length;
+    const add = (value: unknown): number => {
+      if (nextFree === heap.length) heap.push(heap.length + 1);
+      const index = nextFree;
+      nextFree = heap[index] as number;
+      heap[index] = value;
+      return index;
+    };
+    const take = (index: number): unknown => {
+      const value = heap[index];
+      if (index >= 132) {
+        heap[index] = nextFree;
+        nextFree = index;
+      }
+      return value;
+    };
+    let wasm: PngExports | undefined;
+    const exports = (): PngExports => {
+      if (wasm === undefined) throw new Error("PNG module not instantiated");
+      return wasm;
+    };
+    const implementations: Record<string, (...args: number[]) => unknown> = {
+      __wbindgen_memory: () => add(exports().memory),
+      __wbg_buffer_: (index) => add((heap[index!] as WebAssembly.Memory).buffer),
+      __wbg_newwithbyteoffsetandlength_: (buffer, offset, length) =>
+        add(new Uint16Array(heap[buffer!] as ArrayBuffer, offset! >>> 0, length! >>> 0)),
+      __wbindgen_object_drop_ref: (index) => {
+        take(index!);
+      },
+      __wbg_newwithownedu8clampedarrayandsh_: (ptr, len, width, height) => {
+        const data = new Uint8ClampedArray(exports().memory.buffer, ptr! >>> 0, len! >>> 0).slice();
+        exports().__wbindgen_free(ptr! >>> 0, len! >>> 0, 1);
+        const image: WasmImageData = { data, width: width! >>> 0, height: height! >>> 0 };
+        return add(image);
+      },
+      __wbindgen_throw: (ptr, len) => {
+        throw new Error(new TextDecoder().decode(new Uint8Array(exports().memory.buffer, ptr! >>> 0, len! >>> 0)));
+      },
+    };
+    const wbg: Record<string, (...args: number[]) => unknown> = {};
+    for (const { module: from, name } of WebAssembly.Module.imports(module)) {
+      const prefix = Object.keys(implementations).find((key) => name === key || (key.endsWith("_") && name.startsWith(key)));
+      if (from !== "wbg" || prefix === undefined) throw new Error(`PNG module imports unknown ${from}.${name}`);
+      wbg[name] = implementations[prefix]!;
+    }
+    wasm = new WebAssembly.Instance(module, { wbg }).exports as unknown as PngExports;
+    const png = wasm;
+    const api: PngModule = {
+      decode(data) {
+        const ptr = png.__wbindgen_malloc(data.length, 1) >>> 0;
+        new Uint8Array(png.memory.buffer).set(data, ptr);
+        // The module takes ownership of the input buffer and frees it.
+        return take(png.decode(ptr, data.length)) as WasmImageData;
+      },
+      encode(data, width, height, bitDepth) {
+        const retptr = png.__wbindgen_add_to_stack_pointer(-16);
+        try {
+          const ptr = png.__wbindgen_malloc(data.length, 1) >>> 0;
+          new Uint8Array(png.memory.buffer).set(data, ptr);
+          png.encode(retptr, ptr, data.length, width, height, bitDepth);
+          const words = new Int32Array(png.memory.buffer);
+          const outPtr = words[retptr / 4]! >>> 0;
+          const outLen = words[retptr / 4 + 1]! >>> 0;
+          const out = new Uint8Array(png.memory.buffer, outPtr, outLen).slice();
+          png.__wbindgen_free(outPtr, outLen, 1);
+          return out;
+        } finally {
+          png.__wbindgen_add_to_stack_pointer(16);
+        }
+      },
+    };
+    return { api, memory: png.memory };
+  });
 }
 
 export const jpegDecoder = emscripten<JpegDecoderModule>("jpeg-decode", jpegDecFactory, jpegDecWasm);
@@ -345,7 +428,7 @@ export const webpDecoder = emscripten<WebpDecoderModule>("webp-decode", webpDecF
 export const webpEncoder = emscripten<WebpEncoderModule>("webp-encode", webpEncFactory, webpEncWasm);
 export const avifDecoder = emscripten<AvifDecoderModule>("avif-decode", avifDecFactory, avifDecWasm);
 export const avifEncoder = emscripten<AvifEncoderModule>("avif-encode", avifEncFactory, avifEncWasm);
-export const pngCodec = wasmBindgen<PngModule>("png", pngGlue, pngWasm);
+export const pngCodec = pngBinding(pngWasm);
 export const resizer = resizeBinding(resizeWasm);
 
 /** Bytes of linear memory held by each live codec instance in this isolate. */

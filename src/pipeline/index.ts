@@ -2,7 +2,8 @@
  * The transform pipeline: stored image + validated options -> output file.
  *
  * After imgproxy's processing pipeline: the order is declared once, as data (`STEPS`), each
- * step decides for itself whether it applies, and the abort signal is checked between steps.
+ * step decides for itself whether it applies, and the abort signal is checked between steps
+ * (after yielding to the event loop, so a timeout signal can fire).
  *
  *   decode -> orient -> crop -> rotate (flip, then rotate) -> resize (fit, gravity, pad)
  *   -> blur -> sharpen -> watermark -> format (fmt=auto) -> flatten (JPEG) -> encode
@@ -57,12 +58,21 @@ export async function runPipeline(
     output: new Uint8Array(0),
   };
   for (const step of STEPS) {
-    ctx.signal?.throwIfAborted();
+    if (ctx.signal !== undefined) {
+      // Steps are CPU-bound and never give the event loop a turn on their own, so a timer
+      // behind the signal (AbortSignal.timeout) could not fire until the pipeline ended.
+      await nextTurn();
+      ctx.signal.throwIfAborted();
+    }
     const started = ctx.trace === undefined ? 0 : performance.now();
     await step.run(state);
     ctx.trace?.(step.name, performance.now() - started);
   }
   return { bytes: state.output, format: state.format, width: state.image.width, height: state.image.height };
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Placeholder until the decode step runs. */

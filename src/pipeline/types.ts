@@ -44,7 +44,10 @@ export interface PipelineContext {
   /** Fetches a watermark image by id; null when there is no such image. */
   readonly loadWatermark?: (imageId: string) => Promise<SourceImage | null>;
   readonly limits: OutputLimits;
-  /** Checked between steps: an aborted request stops at the next step boundary. */
+  /**
+   * Checked between steps, after a turn of the event loop: an aborted request stops at the
+   * next step boundary (the running step, e.g. a 300 ms AVIF encode, is not interrupted).
+   */
   readonly signal?: AbortSignal;
   /** Called after each step that ran, with its wall time in ms (for Server-Timing / logs). */
   readonly trace?: (step: StepName, ms: number) => void;

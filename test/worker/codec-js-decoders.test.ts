@@ -25,6 +25,10 @@ describe("GIF", () => {
     expect([result.format, result.width, result.height]).toEqual(["png", 150, 74]);
   });
 
+  it("refuses a 35-byte GIF claiming a 65535x65535 screen without allocating it", async () => {
+    await expect(decode(await fixtureBytes("hostile-gif-65535x65535-screen.gif"), "gif")).rejects.toMatchObject({ status: 422 });
+  });
+
   it("refuses a broken GIF with a 422", async () => {
     const bytes = new TextEncoder().encode("GIF89a\x01\x00\x01\x00");
     await expect(decode(bytes, "gif")).rejects.toMatchObject({ status: 422, code: "invalid-image" });

@@ -173,6 +173,17 @@ describe("files that do not decode", () => {
     expect((await decode(good, format)).width).toBe(96);
   });
 
+  it.each([
+    ["hostile-png-bomb-50000x50000.png", "png"],
+    ["hostile-jpeg-65500x65500.jpg", "jpeg"],
+    ["pngsuite-xd9n2c08.png", "png"],
+    ["pngsuite-xc1n0g08.png", "png"],
+    ["pngsuite-xs2n0g01.png", "png"],
+  ] as const)("refuses %s (hostile corpus) with a 422", async (name, format) => {
+    await expect(decode(await fixtureBytes(name), format)).rejects.toMatchObject({ status: 422, code: "invalid-image" });
+    expect((await decode(await encode(testCard(false), format, 90), format)).width).toBe(96);
+  });
+
   it("a truncated JPEG is refused or decoded, never fatal", async () => {
     const whole = await fixtureBytes("photo-small-aero1.jpg");
     for (const cut of [200, 2000, whole.length >> 1]) {

@@ -1,32 +1,17 @@
-/// <reference types="vite/client" />
 /**
- * Pixel helpers for the codec and pipeline tests: synthetic images, pixel reads, and fixture
- * bytes. Fixtures are inlined by Vite (`?inline` gives a base64 data URL), since code inside
- * workerd cannot read the disk.
+ * Pixel helpers for the codec and pipeline tests: synthetic images, pixel reads, fixtures.
  */
 import { encode } from "../../src/codecs";
 import type { RgbaImage } from "../../src/codecs/types";
 import type { SourceImage } from "../../src/pipeline";
 import { DEFAULT_TRANSFORM } from "../../src/transform/params";
+import { loadFixture } from "./fixtures";
 import type { TransformOptions } from "../../src/transform/options";
 
 export type Px = readonly [r: number, g: number, b: number, a: number];
 
-const fixtures = import.meta.glob<string>(["../fixtures/*", "!../fixtures/*.svg", "!../fixtures/*.tsv"], {
-  query: "?inline",
-  import: "default",
-});
-
-/** The bytes of test/fixtures/NAME. */
-export async function fixtureBytes(name: string): Promise<Uint8Array> {
-  const load = fixtures[`../fixtures/${name}`];
-  if (load === undefined) throw new Error(`no fixture ${name}`);
-  const url = await load();
-  const binary = atob(url.slice(url.indexOf(",") + 1));
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
+/** The bytes of test/fixtures/NAME (inlined by Vite: workerd cannot read the disk). */
+export const fixtureBytes = loadFixture;
 
 export function synthetic(width: number, height: number, colourAt: (x: number, y: number) => Px): RgbaImage {
   const data = new Uint8ClampedArray(width * height * 4);

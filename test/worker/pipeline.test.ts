@@ -551,6 +551,18 @@ describe("watermark", () => {
     expect(pixel(out, 25, 10)).toEqual([0, 0, 0, 255]);
   });
 
+  it("never grows taller than the image", async () => {
+    const tall = await pngSource(solidImage(10, 400, RED));
+    const ctx: PipelineContext = { limits: LIMITS, loadWatermark: async () => tall };
+    const out = await runToPixels(await pngSource(solidImage(100, 50, [0, 0, 0, 255])), {
+      watermark: { imageId: "tall", position: "top-left", scale: 1, opacity: 1, padding: 0 },
+    }, ctx);
+    // scale 1 would make it 100x4000; it is fitted to the height instead: 1x50 (10 * 50 / 400 rounds to 1).
+    expect(pixel(out, 0, 25)).toEqual(RED);
+    expect(pixel(out, 0, 49)).toEqual(RED);
+    expect(pixel(out, 2, 25)).toEqual([0, 0, 0, 255]);
+  });
+
   it("refuses an unknown watermark id with a 400 naming wm", async () => {
     const ctx: PipelineContext = { limits: LIMITS, loadWatermark: async () => null };
     const problem = await problemOf(
@@ -661,6 +673,39 @@ describe("real photos", () => {
       [700, 300, [157, 167, 198, 255]],
     ];
     for (const [x, y, expected] of reference) expect(maxChannelDifference(pixel(back, x, y), expected)).toBeLessThanOrEqual(12);
+  });
+
+  it("stops at the next step once its abort signal fires (timeouts included)", async () => {
+    const bytes = await fixtureBytes("photo-medium-storm.jpg");
+    const source: SourceImage = { bytes, format: "jpeg", orientation: 1 };
+    const steps: StepName[] = [];
+    const error = await runPipeline(source, options({ width: 800, format: "avif" }), {
+      ...CTX,
+      signal: AbortSignal.timeout(20),
+      trace: (step) => steps.push(step),
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DOMException);
+    expect((error as DOMException).name).toBe("TimeoutError");
+    expect(steps).not.toContain("encode");
+    // An explicit abort before the start runs nothing.
+    const controller = new AbortController();
+    controller.abort();
+    const none: StepName[] = [];
+    await expect(runPipeline(source, options(), { ...CTX, signal: controller.signal, trace: (step) => none.push(step) })).rejects.toThrow();
+    expect(none).toEqual([]);
+    // Yielding between steps costs little: same job with and without a (distant) deadline.
+    const timed = async (signal?: AbortSignal): Promise<number> => {
+      const started = performance.now();
+      await runPipeline(source, options({ width: 400, format: "jpeg" }), signal === undefined ? CTX : { ...CTX, signal });
+      return performance.now() - started;
+    };
+    await timed();
+    const plain = Math.min(await timed(), await timed());
+    const withSignal = Math.min(await timed(AbortSignal.timeout(60_000)), await timed(AbortSignal.timeout(60_000)));
+    console.log(`pipeline without signal ${plain.toFixed(0)} ms, with signal (11 event-loop turns) ${withSignal.toFixed(0)} ms`);
   });
 
   it("cover-crops a progressive 4 MP JPEG with auto gravity to AVIF", async () => {

@@ -16,8 +16,12 @@ import { flipRotateTurn } from "./rotate";
  */
 export function preflight(state: PipelineState): DecodeHint | undefined {
   const { source, options, ctx } = state;
-  if (source.width === undefined || source.height === undefined) return undefined;
-  let view = turnView(fullView(source.width, source.height), orientationTurn(source.orientation));
+  const { width, height } = source;
+  // Unknown (or unusable, e.g. 0 from missing metadata) stored size: the steps check after decoding.
+  if (width === undefined || height === undefined || !(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    return undefined;
+  }
+  let view = turnView(fullView(width, height), orientationTurn(source.orientation));
   if (options.crop !== undefined) {
     validateCrop(view.rect.width, view.rect.height, options.crop);
     view = cropView(view, options.crop);
@@ -34,8 +38,8 @@ export function preflight(state: PipelineState): DecodeHint | undefined {
   const [storedScaleX, storedScaleY] = swapsAxes(view.turn) ? [scaleY, scaleX] : [scaleX, scaleY];
   if (storedScaleX >= 1 && storedScaleY >= 1) return undefined;
   return {
-    targetWidth: Math.ceil(source.width * Math.min(1, storedScaleX)),
-    targetHeight: Math.ceil(source.height * Math.min(1, storedScaleY)),
+    targetWidth: Math.ceil(width * Math.min(1, storedScaleX)),
+    targetHeight: Math.ceil(height * Math.min(1, storedScaleY)),
   };
 }
 

@@ -36,14 +36,21 @@ export function watermarkPlacements(
 
 type LoadWatermark = NonNullable<PipelineContext["loadWatermark"]>;
 
-/** The watermark image, upright, `scale` x the output width wide (aspect kept). */
-async function prepareWatermark(options: WatermarkOptions, outputWidth: number, load: LoadWatermark): Promise<RgbaImage> {
+/**
+ * The watermark image, upright, `scale` x the output width wide (aspect kept), or less when
+ * that would make it taller than the output (a tall logo must not outgrow the image).
+ */
+async function prepareWatermark(options: WatermarkOptions, output: RgbaImage, load: LoadWatermark): Promise<RgbaImage> {
   const source = await load(options.imageId);
   if (source === null) throw invalidParameter("wm", "the id of an existing image", JSON.stringify(options.imageId));
   const decoded = await decode(source.bytes, source.format);
   const upright = materialize(decoded, turnView(fullView(decoded.width, decoded.height), orientationTurn(source.orientation)));
-  const width = Math.max(1, Math.round(options.scale * outputWidth));
-  const height = Math.max(1, Math.round((upright.height * width) / upright.width));
+  let width = Math.max(1, Math.round(options.scale * output.width));
+  let height = Math.max(1, Math.round((upright.height * width) / upright.width));
+  if (height > output.height) {
+    height = output.height;
+    width = Math.max(1, Math.round((upright.width * height) / upright.height));
+  }
   return resample(upright, width, height);
 }
 
@@ -55,7 +62,7 @@ export const watermark: Step = {
     if (options === undefined || options.opacity <= 0) return;
     const load = state.ctx.loadWatermark;
     if (load === undefined) throw new Error("watermark requested but the pipeline has no loadWatermark");
-    const mark = await prepareWatermark(options, state.image.width, load);
+    const mark = await prepareWatermark(options, state.image, load);
     let image = state.image;
     for (const [x, y] of watermarkPlacements(image.width, image.height, mark.width, mark.height, options.position, options.padding)) {
       image = drawOver(image, mark, x, y, options.opacity);
