@@ -79,3 +79,7 @@ export async function deleteImageRow(db: Db, tenantId: string, id: string): Prom
 function metadataPath(key: string): string {
   return `$."${key}"`;
 }
+
+export async function setImagePlaceholder(db: Db, tenantId: string, id: string, placeholder: string): Promise<void> {
+  await db.update(images).set({ placeholder }).where(and(eq(images.tenantId, tenantId), eq(images.id, id)));
+}

@@ -49,6 +49,8 @@ export const images = sqliteTable(
     bytes: integer("bytes").notNull(),
     sha256: text("sha256").notNull(),
     metadata: text("metadata", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    /** ThumbHash (base64) shown while the image loads; null when it could not be made. */
+    placeholder: text("placeholder"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },

@@ -11,6 +11,8 @@ export interface ImageView {
   readonly sha256: string;
   readonly filename: string | null;
   readonly metadata: Record<string, string>;
+  /** ThumbHash (base64) to show while the image loads, or null. */
+  readonly placeholder: string | null;
   readonly orientation: number;
   readonly hasAlpha: boolean;
   readonly frames: number;
@@ -30,6 +32,7 @@ export function imageView(row: ImageRow, origin: string, duplicate?: boolean): I
     sha256: row.sha256,
     filename: row.filename,
     metadata: row.metadata,
+    placeholder: row.placeholder,
     orientation: row.orientation,
     hasAlpha: row.hasAlpha,
     frames: row.frames,

@@ -122,7 +122,7 @@ export async function renderTransform(bucket: R2Bucket, limits: RenderLimits, re
   };
 }
 
-async function loadSource(bucket: R2Bucket, key: string, limits: RenderLimits): Promise<SourceImage | null> {
+export async function loadSource(bucket: R2Bucket, key: string, limits: RenderLimits): Promise<SourceImage | null> {
   const object = await bucket.get(key);
   if (!object) return null;
   // Check the size recorded at upload before reading a byte of the body.

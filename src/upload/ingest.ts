@@ -8,7 +8,9 @@ import { CONTENT_TYPES } from "../images/format";
 import { integrityCheck, type IntegrityCheck } from "../images/integrity";
 import { PROBE_WINDOW_BYTES, probeImage, type ImageProbe } from "../images/probe";
 import { originalKey, type OriginalObjectMetadata } from "../storage/objects";
+import { makePlaceholder } from "../processing/placeholder";
 import { putStream } from "../storage/put-stream";
+import { renderLimitsFrom } from "../transform/render";
 import type { Metadata } from "./metadata";
 
 export interface IngestDeps {
@@ -78,8 +80,10 @@ export async function ingestImage(deps: IngestDeps, tenantId: string, file: Inco
     if (!result.inserted) {
       // Same bytes already stored for this tenant: keep the first copy only.
       await deps.bucket.delete(key);
+      return { row: result.row, duplicate: true };
     }
-    return { row: result.row, duplicate: !result.inserted };
+    const placeholder = await makePlaceholder(deps.db, deps.bucket, renderLimitsFrom(deps.limits), result.row);
+    return { row: { ...result.row, placeholder }, duplicate: false };
   } catch (error) {
     await reader.cancel().catch(() => undefined);
     if (key !== undefined) await deps.bucket.delete(key).catch(() => undefined);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { thumbHashToRGBA } from "thumbhash";
 import { loadFixture } from "./fixtures";
 import { ADMIN_KEY, call, createTenant, expectProblem, upload, type UploadBody } from "./helpers";
 
@@ -109,6 +110,10 @@ describe("upload and serve", () => {
     expect(image.id.startsWith(tenant.tenantId)).toBe(true);
     expect(image.url).toBe(`http://img.test/i/${image.id}`);
     expect(image.sha256).toBe(await sha256(aero));
+    // A ThumbHash placeholder of the right aspect ratio, for the web app to show while loading.
+    const placeholder = (image as unknown as { placeholder: string }).placeholder;
+    const preview = thumbHashToRGBA(Uint8Array.from(atob(placeholder), (char) => char.charCodeAt(0)));
+    expect(Math.abs(preview.w / preview.h - 640 / 480)).toBeLessThan(0.1);
 
     const served = await call(`/i/${image.id}`);
     expect(served.status).toBe(200);
