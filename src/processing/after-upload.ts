@@ -2,7 +2,7 @@ import type { Limits } from "../config";
 import type { Db } from "../db/client";
 import type { ImageView } from "../images/view";
 import type { JobMessage } from "../jobs/messages";
-import { createJob } from "../jobs/store";
+import { createJob, finalizeJobIfDone, finishItem, jobItemsOf } from "../jobs/store";
 import { jobView, type JobView } from "../jobs/view";
 import { renderLimitsFrom } from "../transform/render";
 import type { ProcessingPlan } from "../upload/processing-plan";
@@ -46,7 +46,15 @@ export async function processUploadedImages(
       items: images.map((image) => ({ imageId: image.id })),
     });
     for (const image of images) await recordPendingVariants(deps.db, tenantId, image.id, spec);
-    await enqueueItems(deps.queue, job.id, items.length);
+    try {
+      await enqueueItems(deps.queue, job.id, items.length);
+    } catch (error) {
+      // The originals are stored; say plainly that their processing was not queued.
+      const reason = `could not be queued (${String(error).slice(0, 200)}); run it again with POST /v1/jobs`;
+      for (const item of items) await finishItem(deps.db, job.id, item.position, "failed", reason);
+      const failed = (await finalizeJobIfDone(deps.db, job.id)) ?? job;
+      return { images: [...images], job: jobView(failed, await jobItemsOf(deps.db, job.id)) };
+    }
     const pending = images.map((image) => ({
       ...image,
       variants: Object.entries(spec).map(([name, params]) => pendingView(image.id, name, params, origin)),

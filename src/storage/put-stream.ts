@@ -74,6 +74,8 @@ export async function putStream(
     await upload.complete(parts);
     return stored;
   } catch (error) {
+    // Aborting the hash rejects its digest promise: mark it handled first.
+    digest.digest.catch(() => undefined);
     await hashWriter.abort(error).catch(() => undefined);
     if (upload) await upload.abort().catch(() => undefined);
     throw error;

@@ -100,7 +100,7 @@ export async function ingestMultipart(
         if (!duplicate) storedOwnMetadata.set(row.id, ownMetadata);
         images.push(imageView(row, origin, duplicate));
       } catch (error) {
-        const problem = toProblem(error);
+        const problem = storageProblem(error);
         if (problem.status >= 500) onLog(error);
         errors.push(uploadError(index, part.filename, problem));
       }
@@ -133,6 +133,12 @@ async function applySharedMetadataToEarlierFiles(
     const row = await updateImageMetadata(deps.db, tenantId, image.id, { ...shared, ...own });
     if (row) images[i] = imageView(row, origin, false);
   }
+}
+
+/** A failure that is not the file's fault (storage, database) tells the client to retry that file. */
+function storageProblem(error: unknown): ProblemError {
+  if (error instanceof ProblemError) return error;
+  return new ProblemError(503, "storage-failure", "Storing this file failed on our side and nothing was kept; retry it.", {}, { cause: error });
 }
 
 function uploadError(index: number, filename: string | undefined | null, problem: ProblemError): UploadError {
