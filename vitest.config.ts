@@ -17,6 +17,8 @@ export default defineConfig({
     }),
   ],
   test: {
+    // Access logs and timings only for failing tests, so CI output stays readable.
+    silent: "passed-only",
     include: ["test/worker/**/*.test.ts"],
     setupFiles: ["test/worker/setup.ts"],
     testTimeout: 30_000,
