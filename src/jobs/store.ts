@@ -143,3 +143,20 @@ export async function finalizeJobIfDone(db: Db, jobId: string, now = Date.now())
 export async function setCallbackState(db: Db, jobId: string, state: Job["callbackState"], now = Date.now()): Promise<void> {
   await db.update(jobs).set({ callbackState: state, updatedAt: now }).where(eq(jobs.id, jobId));
 }
+
+/**
+ * Unfinished items not touched for `staleMs`: their message was lost (the Worker stopped
+ * between creating the job and queueing it, say). Re-sending them is safe: processing is
+ * idempotent and finished items are never redone.
+ */
+export async function staleItems(db: Db, staleMs: number, now = Date.now(), limit = 1000): Promise<Array<{ jobId: string; position: number }>> {
+  return db
+    .select({ jobId: jobItems.jobId, position: jobItems.position })
+    .from(jobItems)
+    .where(and(inArray(jobItems.state, ["queued", "running"]), lt(jobItems.updatedAt, now - staleMs)))
+    .limit(limit);
+}
+
+export async function touchItem(db: Db, jobId: string, position: number, now = Date.now()): Promise<void> {
+  await db.update(jobItems).set({ updatedAt: now }).where(and(eq(jobItems.jobId, jobId), eq(jobItems.position, position)));
+}

@@ -1,7 +1,10 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createDb } from "../../src/db/client";
 import worker from "../../src/index";
+import { requeueStaleItems, STALE_AFTER_MS } from "../../src/jobs/requeue";
+import { createJob } from "../../src/jobs/store";
 import { probeImage } from "../../src/images/probe";
 import { deliverWebhook, SIGNATURE_HEADER, signWebhook } from "../../src/jobs/webhook";
 import { loadFixture } from "./fixtures";
@@ -173,6 +176,17 @@ describe("jobs", () => {
     const job = await waitForJob((await created.json<JobJson>()).id);
     expect(job.state).toBe("succeeded");
     expect(await imageSize(`/i/${id}/square`)).toMatchObject({ width: 16, height: 16 });
+  });
+
+  it("finishes a job whose queue message was lost, through the hourly re-queue", async () => {
+    const upload = await uploadWith({}, [photos[0]!]);
+    const imageId = (await upload.json<{ images: ImageJson[] }>()).images[0]!.id;
+    const db = createDb(env.DB);
+    // As if the Worker stopped after writing the job and before queueing it.
+    const { job } = await createJob(db, { tenantId: tenant.tenantId, kind: "reprocess", variants: { lost: "w=30" }, callbackUrl: null, origin: "http://img.test", items: [{ imageId }] }, Date.now() - 2 * STALE_AFTER_MS);
+    expect(await requeueStaleItems(db, env.JOBS)).toBeGreaterThanOrEqual(1);
+    expect((await waitForJob(job.id)).state).toBe("succeeded");
+    expect(await requeueStaleItems(db, env.JOBS)).toBe(0);
   });
 
   it("validates job requests", async () => {
