@@ -2,6 +2,10 @@
 // (single-threaded), on corpus photos of 0.3 / 2.5 / 12 / 20 / 24 MP, for two operations:
 //   webp800  w=800&fmt=webp&q=80   (-> 800 px WebP q80)
 //   jpeg200  w=200&fmt=jpeg        (-> 200 px JPEG thumbnail, q80)
+// Each case runs both codec paths of the pipeline (PipelineContext.codecPath): "before" = the
+// @jsquash decoders + @jsquash/resize, "after" = our native module (JPEG shrink-on-load +
+// resampler in one WASM memory); BENCH_PATHS=native (or jsquash) runs one. Two generated
+// 10000×5000 (50 MP) JPEGs, baseline and progressive, are added (BENCH_50MP=0 skips them).
 // Prints a markdown table and writes it to bench/results/latest.md (+ latest.json, raw runs).
 //
 // One `wrangler dev` serves every case; before each, POST /reset drops the worker's codec
@@ -50,6 +54,14 @@ const FIT_PHOTOS = [
   "webp-real-gnome-truchet.webp",
   // Last: should a codec ever be unable to drop its instance, its memory would stay for good.
   "png-large-cascade.png",
+];
+/** Both codec paths of src/pipeline (PipelineContext.codecPath): before (@jsquash) and after (ours). */
+const PATHS = (process.env.BENCH_PATHS ?? "jsquash,native").split(",").filter((p) => p === "jsquash" || p === "native");
+const PATH_LABEL = { jsquash: "before: @jsquash", native: "after: native" };
+/** Generated 50 MP JPEGs (10000×5000, gradient + noise), baseline and progressive; BENCH_50MP=0 skips them. */
+const GENERATED = process.env.BENCH_50MP === "0" ? [] : [
+  { file: "gen-50mp-baseline.jpg", label: "50 MP generated (baseline)", progressive: false },
+  { file: "gen-50mp-progressive.jpg", label: "50 MP generated (progressive)", progressive: true },
 ];
 const OPS = [
   { op: "webp800", name: "→ 800 px WebP q80" },
@@ -262,7 +274,7 @@ async function resetWorker(base) {
   await sleep(200); // let the freed pages go back before RSS is read
 }
 
-async function runOurs(base, bytes, op, runCount = RUNS) {
+async function runOurs(base, bytes, op, runCount = RUNS, path = "native") {
   await resetWorker(base);
   const pids = workerdPids();
   const idle = new Map(pids.map((pid) => [pid, procStatus(pid, "VmRSS")]));
@@ -280,7 +292,7 @@ async function runOurs(base, bytes, op, runCount = RUNS) {
   const runs = [];
   let firstRequest;
   for (let i = 0; i < runCount; i++) {
-    const response = await fetch(`${base}/run?op=${op}`, { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
+    const response = await fetch(`${base}/run?op=${op}&path=${path}`, { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
     const body = await response.json();
     if (!response.ok || body.error) throw new Error(`POST /run?op=${op}: ${response.status} ${body.error ?? ""}`);
     runs.push(body);
@@ -314,6 +326,30 @@ if (!existsSync(CORPUS)) {
   process.exit(0);
 }
 const photos = PHOTOS.filter((p) => existsSync(join(CORPUS, p.file)));
+if (GENERATED.length > 0) {
+  // 10000×5000: a diagonal colour gradient plus ±24 of noise (so it does not compress to nothing).
+  const genDir = mkdtempSync(join(os.tmpdir(), "bench-50mp-"));
+  const sharpGen = (await import("sharp")).default;
+  const W = 10000;
+  const H = 5000;
+  const raw = Buffer.alloc(W * H * 3);
+  let seed = 12345;
+  for (let y = 0, i = 0; y < H; y++) {
+    for (let x = 0; x < W; x++, i += 3) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const n = ((seed >>> 16) % 49) - 24;
+      raw[i] = Math.max(0, Math.min(255, ((x * 255) / W) | 0) + n);
+      raw[i + 1] = Math.max(0, Math.min(255, ((y * 255) / H) | 0) + n);
+      raw[i + 2] = Math.max(0, Math.min(255, (((x + y) * 255) / (W + H)) | 0) - n);
+    }
+  }
+  for (const g of GENERATED) {
+    g.path = join(genDir, g.file);
+    await sharpGen(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 85, progressive: g.progressive }).toFile(g.path);
+    photos.push(g);
+  }
+  process.on("exit", () => rmSync(genDir, { recursive: true, force: true }));
+}
 for (const p of PHOTOS.filter((p) => !photos.includes(p))) console.log(`(corpus photo ${p.file} is absent: row skipped)`);
 if (photos.length === 0) {
   console.log(`No benchmark photos in ${CORPUS}. Nothing to measure.`);
@@ -364,21 +400,27 @@ async function runCase(title, body) {
 
 try {
   for (const photo of photos) {
-    const path = join(CORPUS, photo.file);
+    const path = photo.path ?? join(CORPUS, photo.file);
     const bytes = readFileSync(path);
     for (const { op, name } of OPS) {
-      await runCase(`${photo.file} ${op}`, async () => {
-        const sharpResult = runSharp(path, op);
-        process.stderr.write(`sharp ${since(t)}, `);
-        t = Date.now();
-        if (FRESH && results.length > 0) {
-          await stopServer();
-          base = await startServer();
-        }
-        const ours = await runOurs(base, bytes, op);
-        process.stderr.write(`ours ${since(t)}`);
-        results.push({ photo, op, name, ours, sharp: sharpResult });
+      let sharpResult;
+      await runCase(`${photo.file} ${op} sharp`, async () => {
+        sharpResult = runSharp(path, op);
+        process.stderr.write(`sharp ${since(t)}`);
       });
+      if (sharpResult === undefined) continue;
+      for (const codecPath of PATHS) {
+        await runCase(`${photo.file} ${op} ${codecPath}`, async () => {
+          t = Date.now();
+          if (FRESH && results.length > 0) {
+            await stopServer();
+            base = await startServer();
+          }
+          const ours = await runOurs(base, bytes, op, RUNS, codecPath);
+          process.stderr.write(`ours ${since(t)}`);
+          results.push({ photo, op, name, path: codecPath, ours, sharp: sharpResult });
+        });
+      }
     }
   }
   for (const file of FIT_PHOTOS.filter((f) => existsSync(join(CORPUS, f)))) {
@@ -443,20 +485,22 @@ for (const r of results) {
   };
   const s = r.summary;
   rows.push(
-    `| ${r.photo.file} | ${mp.toFixed(2)} | ${r.name} | ${last.output.width}×${last.output.height} | ${ms(s.decode)} | ${ms(s.resize)} | ${ms(s.encode)} | **${ms(s.total)}** | ${ms(s.cold)} | **${mib(s.peak)}** | ${rssText(s.rssDelta)} | **${ms(s.sharpTotal)}** | ${ms(s.sharpDecode)} | ${mib(s.sharpRssDelta)} | **${s.ratio.toFixed(1)}×** | ${fits(s.peak)} |`,
+    `| ${r.photo.file} | ${mp.toFixed(2)} | ${r.name} | ${PATH_LABEL[r.path]} | ${last.output.width}×${last.output.height} | ${ms(s.decode)} | ${ms(s.resize)} | ${ms(s.encode)} | **${ms(s.total)}** | ${ms(s.cold)} | **${mib(s.peak)}** | ${rssText(s.rssDelta)} | **${ms(s.sharpTotal)}** | ${ms(s.sharpDecode)} | ${mib(s.sharpRssDelta)} | **${s.ratio.toFixed(1)}×** | ${fits(s.peak)} |`,
   );
   const m = peakRun.memory;
   memRows.push(
-    `| ${r.photo.file} | ${r.op} | ${m.peakStep} | ${label(m.peakWasm)} | ${mib(m.peakJs)} | ${mib(m.peak)} | ${mib(s.noGcBound)} | ${mib(s.coldNoGcBound)} / ${rssText(s.rssDelta)} | ${label(last.memory.retainedAtEnd)} |`,
+    `| ${r.photo.file} | ${r.op} | ${r.path} | ${m.peakStep} | ${label(m.peakWasm)} | ${mib(m.peakJs)} | ${mib(m.peak)} | ${mib(s.noGcBound)} | ${mib(s.coldNoGcBound)} / ${rssText(s.rssDelta)} | ${label(last.memory.retainedAtEnd)} |`,
   );
 }
 
 // Which photos fit: a photo fits when both operations do.
-const verdicts = photos.filter((photo) => results.some((r) => r.photo === photo)).map((photo) => {
-  const peaks = results.filter((r) => r.photo === photo).map((r) => r.summary.peak);
-  const worst = Math.max(...peaks);
-  return `${photo.file} (${photo.label}): ${fits(worst).replaceAll("*", "")}, worst case ${mib(worst)} MiB`;
-});
+const verdicts = photos.flatMap((photo) =>
+  PATHS.filter((path) => results.some((r) => r.photo === photo && r.path === path)).map((path) => {
+    const peaks = results.filter((r) => r.photo === photo && r.path === path).map((r) => r.summary.peak);
+    const worst = Math.max(...peaks);
+    return `${photo.file} (${photo.label}), ${PATH_LABEL[path]}: ${fits(worst).replaceAll("*", "")}, worst case ${mib(worst)} MiB`;
+  }),
+);
 
 const fitRows = fitResults.map(({ file, ours }) => {
   const peakRun = ours.runs.reduce((best, x) => (x.memory.peak > best.memory.peak ? x : best));
@@ -477,14 +521,14 @@ const report = [
   ``,
   `## Time and peak memory (median of ${RUNS - 1} warm runs; a warm-up run first)`,
   ``,
-  `| photo | MP | op | out px | ours decode ms | ours resize ms | ours encode ms | ours total ms | ours 1st run ms | ours peak MiB (WASM + JS) | workerd RSS Δ 1st request MiB | sharp total ms | sharp full decode ms | sharp RSS Δ MiB | ours/sharp | fits 128 MB? |`,
-  `|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`,
+  `| photo | MP | op | path | out px | ours decode ms | ours resize ms | ours encode ms | ours total ms | ours 1st run ms | ours peak MiB (WASM + JS) | workerd RSS Δ 1st request MiB | sharp total ms | sharp full decode ms | sharp RSS Δ MiB | ours/sharp | fits 128 MB? |`,
+  `|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`,
   ...rows,
   ``,
   `## Where our peak memory goes (the run with the highest peak, usually a warm one)`,
   ``,
-  `| photo | op | peak during step | WASM memories then (MiB) | JS buffers then (MiB) | peak MiB | no-GC bound MiB | 1st request: no-GC bound / workerd RSS Δ MiB | WASM kept by the isolate after the run (MiB) |`,
-  `|---|---|---|---|---:|---:|---:|---:|---|`,
+  `| photo | op | path | peak during step | WASM memories then (MiB) | JS buffers then (MiB) | peak MiB | no-GC bound MiB | 1st request: no-GC bound / workerd RSS Δ MiB | WASM kept by the isolate after the run (MiB) |`,
+  `|---|---|---|---|---|---:|---:|---:|---:|---|`,
   ...memRows,
   ``,
   `## Fits the Worker's 128 MB today?`,

@@ -29,7 +29,9 @@ import pngWasm from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm?module";
 import resizeWasm from "@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm?module";
 import webpDecWasm from "@jsquash/webp/codec/dec/webp_dec.wasm";
 import webpEncWasm from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
+import codecWasm from "../wasm/jpeg/jpeg.wasm";
 import { wasmMemory } from "../src/codecs";
+import { nativePool } from "../src/codecs/native";
 import { avifDecoder, avifEncoder, jpegDecoder, jpegEncoder, pngCodec, resizer, webpDecoder, webpEncoder } from "../src/codecs/wasm";
 import { probeImage } from "../src/images/probe";
 import { runPipeline, type StepName } from "../src/pipeline";
@@ -48,6 +50,7 @@ const MODULE_LABELS = new Map<WebAssembly.Module, string>([
   [avifEncWasm, "avif-encode"],
   [pngWasm, "png"],
   [resizeWasm, "resize"],
+  [codecWasm, "native"],
 ]);
 
 interface Tracked {
@@ -105,6 +108,7 @@ const OPS: Readonly<Record<string, string>> = {
 /** How the pipeline's steps are grouped in the report. */
 const GROUP: Readonly<Record<StepName, "decode" | "resize" | "encode" | "other">> = {
   decode: "decode",
+  colour: "decode",
   orient: "resize",
   crop: "resize",
   rotate: "resize",
@@ -136,7 +140,7 @@ interface StepMemory {
   total: number;
 }
 
-async function run(request: Request, op: string, query: string): Promise<Response> {
+async function run(request: Request, op: string, query: string, codecPath: "native" | "jsquash"): Promise<Response> {
   const bytes = new Uint8Array(await request.arrayBuffer());
   const probe = probeImage(bytes);
   const options = parseTransform(new URLSearchParams(query)).options;
@@ -155,6 +159,7 @@ async function run(request: Request, op: string, query: string): Promise<Respons
     options,
     {
       limits: DEFAULT_LIMITS,
+      codecPath,
       trace: (step, stepMs) => {
         steps[step] = stepMs;
         ms[GROUP[step]] = (ms[GROUP[step]] ?? 0) + stepMs;
@@ -184,16 +189,35 @@ async function run(request: Request, op: string, query: string): Promise<Respons
   const shrunk = boxShrinkBytes(srcW, srcH, result.width, result.height);
   const resized = srcW === result.width && srcH === result.height ? 0 : result.width * result.height * 4;
   const output = result.bytes.byteLength;
-  const jsByStep: Partial<Record<StepName, number>> = {
-    decode: input + decoded,
-    orient: input + decoded,
-    crop: input + decoded,
-    rotate: input + decoded,
-    resize: input + decoded + uprightCopy + shrunk + resized,
-    format: input + (resized || decoded),
-    flatten: input + (resized || decoded),
-    encode: input + (resized || decoded) + output,
-  };
+  // Native path: the decoded (shrink-on-load) image stays in our module's WASM memory (counted
+  // above as "native") and is resized where it lies; only output-sized RGBA reaches JS.
+  // Non-JPEG sources still decode to a JS buffer, which is then copied into "native".
+  const nativeJpeg = codecPath === "native" && probe.format === "jpeg";
+  const jsDecoded = nativeJpeg ? 0 : decoded;
+  const jsByStep: Partial<Record<StepName, number>> =
+    codecPath === "native"
+      ? {
+          decode: input + jsDecoded,
+          colour: input + jsDecoded,
+          orient: input + jsDecoded,
+          crop: input + jsDecoded,
+          rotate: input + jsDecoded,
+          resize: input + jsDecoded + resized,
+          format: input + (resized || jsDecoded),
+          flatten: input + (resized || jsDecoded),
+          encode: input + (resized || jsDecoded) + output,
+        }
+      : {
+          decode: input + decoded,
+          colour: input + decoded,
+          orient: input + decoded,
+          crop: input + decoded,
+          rotate: input + decoded,
+          resize: input + decoded + uprightCopy + shrunk + resized,
+          format: input + (resized || decoded),
+          flatten: input + (resized || decoded),
+          encode: input + (resized || decoded) + output,
+        };
 
   const perStep: StepMemory[] = stepWasm.map(({ step, wasm }) => {
     const wasmTotal = Object.values(wasm).reduce((a, b) => a + b, 0);
@@ -207,12 +231,16 @@ async function run(request: Request, op: string, query: string): Promise<Respons
   const retainedBytes = Object.values(retainedAtStart).reduce((a, b) => a + b, 0);
   let createdBytes = 0;
   for (const memory of createdInRun) createdBytes += memory.buffer.byteLength;
-  const noGcBound = retainedBytes + createdBytes + input + decoded + uprightCopy + shrunk + resized + output;
+  const noGcBound =
+    codecPath === "native"
+      ? retainedBytes + createdBytes + input + jsDecoded + resized + output
+      : retainedBytes + createdBytes + input + decoded + uprightCopy + shrunk + resized + output;
   createdInRun = [];
 
   return Response.json({
     op,
     query,
+    codecPath,
     input: { format: probe.format, width: probe.width, height: probe.height, orientation: probe.orientation, bytes: input },
     output: { format: result.format, width: result.width, height: result.height, bytes: output },
     ms,
@@ -241,6 +269,7 @@ async function run(request: Request, op: string, query: string): Promise<Respons
  */
 function resetIsolate(): Response {
   for (const instance of [avifDecoder, avifEncoder, jpegDecoder, jpegEncoder, pngCodec, resizer, webpDecoder, webpEncoder]) instance.reset();
+  nativePool().clear();
   const gc: unknown = Reflect.get(globalThis, "gc");
   if (typeof gc === "function") (gc as () => void)();
   return Response.json({ gc: typeof gc === "function", wasm: wasmMemory() });
@@ -256,7 +285,8 @@ export default {
       const query = OPS[op];
       if (query === undefined) return Response.json({ error: `op must be one of ${Object.keys(OPS).join(", ")}` }, { status: 400 });
       try {
-        return await run(request, op, query);
+        const path = url.searchParams.get("path") === "jsquash" ? "jsquash" : "native";
+        return await run(request, op, query, path);
       } catch (error) {
         return Response.json({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, { status: 500 });
       }

@@ -11,13 +11,28 @@ import { ProblemError } from "../errors";
 import { decodeAvif, encodeAvif } from "./avif";
 import { decodeJpeg, encodeJpeg } from "./jpeg";
 import { decodePng, encodePng } from "./png";
+import { nativeMemoryBytes, openNativeSession } from "./native";
 import { resizeLanczos } from "./resize";
 import type { DecodeHint, Decoder, Encoder, ImageFormat, OutputFormat, Resizer, RgbaImage } from "./types";
+import { wasmMemory as jsquashMemory } from "./wasm";
 import { decodeWebp, encodeWebp } from "./webp";
 
 export type { DecodeHint, RgbaImage } from "./types";
 export { hasTranslucentPixel } from "./util";
-export { wasmMemory, wasmMemoryBytes } from "./wasm";
+export { nativeMemoryBytes } from "./native";
+
+/** Bytes of linear memory held by each live codec instance in this isolate (ours as "native"). */
+export function wasmMemory(): Record<string, number> {
+  const held = jsquashMemory();
+  const native = nativeMemoryBytes();
+  if (native > 0) held["native"] = native;
+  return held;
+}
+
+/** Total of `wasmMemory()`. */
+export function wasmMemoryBytes(): number {
+  return Object.values(wasmMemory()).reduce((sum, bytes) => sum + bytes, 0);
+}
 
 const DECODERS: Readonly<Record<ImageFormat, Decoder>> = {
   jpeg: decodeJpeg,
@@ -35,7 +50,34 @@ const ENCODERS: Readonly<Record<OutputFormat, Encoder>> = {
   avif: encodeAvif,
 };
 
-const RESIZER: Resizer = resizeLanczos;
+/** Lanczos3 in sRGB, box-shrinking large reductions first: ours (./native) or @jsquash/resize. */
+const RESIZERS: Readonly<Record<"native" | "jsquash", Resizer>> = {
+  native: async (image, width, height) => {
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+      throw new RangeError(`resize to ${width}x${height}`);
+    }
+    if (width === image.width && height === image.height) return image;
+    const session = openNativeSession();
+    try {
+      return session.resize(image, {
+        base: 0,
+        stepU: 1,
+        stepV: image.width,
+        windowWidth: image.width,
+        windowHeight: image.height,
+        x: 0,
+        y: 0,
+        width: image.width,
+        height: image.height,
+        outWidth: width,
+        outHeight: height,
+      });
+    } finally {
+      session.release();
+    }
+  },
+  jsquash: resizeLanczos,
+};
 
 /**
  * Default quality per output format (1..100 on each encoder's own scale), used when the
@@ -79,6 +121,6 @@ export async function encode(image: RgbaImage, format: OutputFormat, quality: nu
 }
 
 /** Resamples to exactly `width` x `height` (Lanczos3, sRGB; the caller keeps the aspect ratio). */
-export function resize(image: RgbaImage, width: number, height: number): Promise<RgbaImage> {
-  return RESIZER(image, width, height);
+export function resize(image: RgbaImage, width: number, height: number, path: "native" | "jsquash" = "native"): Promise<RgbaImage> {
+  return RESIZERS[path](image, width, height);
 }

@@ -5,8 +5,9 @@
  * step decides for itself whether it applies, and the abort signal is checked between steps
  * (after yielding to the event loop, so a timeout signal can fire).
  *
- *   decode -> orient -> crop -> rotate (flip, then rotate) -> resize (fit, gravity, pad)
- *   -> blur -> sharpen -> watermark -> format (fmt=auto) -> flatten (JPEG) -> encode
+ *   decode -> colour (embedded ICC profile -> sRGB) -> orient -> crop -> rotate (flip, then
+ *   rotate) -> resize (fit, gravity, pad) -> blur -> sharpen -> watermark -> format (fmt=auto)
+ *   -> flatten (JPEG) -> encode
  *
  * orient, crop and rotate only record lossless geometry; resize turns it and the kept
  * region into pixels in one pass (see ./view). Every error meant for the client is a
@@ -16,6 +17,7 @@
 import type { RgbaImage } from "../codecs/types";
 import type { TransformOptions } from "../transform/options";
 import { blur } from "./steps/blur";
+import { colour } from "./steps/colour";
 import { crop } from "./steps/crop";
 import { decode } from "./steps/decode";
 import { encode } from "./steps/encode";
@@ -31,6 +33,7 @@ import { fullView } from "./view";
 
 export const STEPS: readonly Step[] = [
   decode,
+  colour,
   orient,
   crop,
   rotate,
@@ -54,19 +57,26 @@ export async function runPipeline(
     ctx,
     image: NO_IMAGE,
     view: fullView(0, 0),
+    shrink: 1,
     format: "png",
     output: new Uint8Array(0),
   };
-  for (const step of STEPS) {
-    if (ctx.signal !== undefined) {
-      // Steps are CPU-bound and never give the event loop a turn on their own, so a timer
-      // behind the signal (AbortSignal.timeout) could not fire until the pipeline ended.
-      await nextTurn();
-      ctx.signal.throwIfAborted();
+  try {
+    for (const step of STEPS) {
+      if (ctx.signal !== undefined) {
+        // Steps are CPU-bound and never give the event loop a turn on their own, so a timer
+        // behind the signal (AbortSignal.timeout) could not fire until the pipeline ended.
+        await nextTurn();
+        ctx.signal.throwIfAborted();
+      }
+      const started = ctx.trace === undefined ? 0 : performance.now();
+      await step.run(state);
+      ctx.trace?.(step.name, performance.now() - started);
     }
-    const started = ctx.trace === undefined ? 0 : performance.now();
-    await step.run(state);
-    ctx.trace?.(step.name, performance.now() - started);
+  } finally {
+    // Normally released by the resize step already; after an error or abort, here.
+    state.native?.release();
+    state.native = undefined;
   }
   return { bytes: state.output, format: state.format, width: state.image.width, height: state.image.height };
 }
@@ -82,3 +92,4 @@ export { computeOutputGeometry } from "./geometry";
 export type { FocalPoint, GeometryOptions, OutputGeometry } from "./geometry";
 export { negotiateFormat } from "./steps/format";
 export type { OutputLimits, PipelineContext, PipelineResult, SourceImage, StepName } from "./types";
+export { DEFAULT_MAX_FULL_DECODE_PIXELS } from "./types";

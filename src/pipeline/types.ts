@@ -1,3 +1,4 @@
+import type { NativeSession } from "../codecs/native";
 import type { RgbaImage } from "../codecs/types";
 import type { ImageFormat, OutputFormat } from "../images/format";
 import type { TransformOptions } from "../transform/options";
@@ -27,6 +28,7 @@ export interface OutputLimits {
 
 export type StepName =
   | "decode"
+  | "colour"
   | "orient"
   | "crop"
   | "rotate"
@@ -51,7 +53,26 @@ export interface PipelineContext {
   readonly signal?: AbortSignal;
   /** Called after each step that ran, with its wall time in ms (for Server-Timing / logs). */
   readonly trace?: (step: StepName, ms: number) => void;
+  /**
+   * Which codecs decode and resample (default "native"):
+   * - "native": our module (wasm/jpeg): JPEG shrink-on-load decode into WASM memory and the
+   *   box + Lanczos3 resampler reading it in place; other formats (and JPEGs our decoder does
+   *   not support) decode with @jsquash and are resampled by our resampler. A source whose
+   *   decode cannot be reduced below `maxFullDecodePixels` is refused (422) from its header.
+   * - "jsquash": the previous path (@jsquash decoders at full size, @jsquash/resize), without
+   *   that guard: kept for before/after benchmarks.
+   */
+  readonly codecPath?: "native" | "jsquash";
+  /** Largest decoded image (px) the native path accepts; DEFAULT_MAX_FULL_DECODE_PIXELS when absent. */
+  readonly maxFullDecodePixels?: number;
 }
+
+/**
+ * Largest decoded size (px) the default path accepts. Without shrink-on-load the peak is about
+ * two RGBA copies (the decoder's WASM memory, then ours) plus the file: 12 MP is ~96 MB, the
+ * most that leaves room in a 128 MB isolate.
+ */
+export const DEFAULT_MAX_FULL_DECODE_PIXELS = 12_000_000;
 
 export interface PipelineResult {
   readonly bytes: Uint8Array;
@@ -71,7 +92,22 @@ export interface PipelineState {
   readonly options: TransformOptions;
   readonly ctx: PipelineContext;
   image: RgbaImage;
+  /**
+   * Always in full-resolution stored pixels (so crop, fit and gravity are computed exactly as
+   * without shrink-on-load); `image` may be a reduced decode, see `shrink`.
+   */
   view: View;
+  /**
+   * `image` was decoded at 1/shrink (1, 2, 4 or 8: JPEG shrink-on-load): its size is
+   * ceil(view.sourceWidth / shrink) x ceil(view.sourceHeight / shrink). The resize step maps
+   * the view onto it (see ./view `scaledView`). Only ever > 1 on the native path.
+   */
+  shrink: number;
+  /**
+   * The native session whose WASM memory holds `image` (native path, from decode until the
+   * resize step has read it out; runPipeline releases it in any case).
+   */
+  native?: NativeSession;
   format: OutputFormat;
   output: Uint8Array;
 }

@@ -133,6 +133,62 @@ export function viewIndex(view: View): ViewIndex {
   return { base, stepU: at(1, 0) - base, stepV: at(0, 1) - base };
 }
 
+/** The rectangle of the stored image that the view shows (stored pixels). */
+export function storedRect(view: View): Rect {
+  const [fw, fh] = frameSize(view);
+  const back = inverse(view.turn);
+  const { x, y, width, height } = view.rect;
+  const [x0, y0] = mapPoint(back, x, y, fw, fh);
+  const [x1, y1] = mapPoint(back, x + width - 1, y + height - 1, fw, fh);
+  return { x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0) + 1, height: Math.abs(y1 - y0) + 1 };
+}
+
+/** A rectangle with fractional edges. */
+export interface RectF {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Where a view of the full-resolution image lies in a copy decoded at 1/`shrink` (JPEG
+ * shrink-on-load: stored pixel i of the copy covers full-resolution pixels i*shrink ..
+ * (i+1)*shrink - 1, so its size is ceil(W / shrink) x ceil(H / shrink)). Returns `window`, the
+ * outward-rounded view of the decoded image (same turn), and `region`, the exact rectangle
+ * (fractional) within the window's own frame that the full-resolution view covers.
+ */
+export function scaledView(view: View, shrink: number, decodedWidth: number, decodedHeight: number): { window: View; region: RectF } {
+  const stored = storedRect(view);
+  const sx = stored.x / shrink;
+  const sy = stored.y / shrink;
+  const sw = stored.width / shrink;
+  const sh = stored.height / shrink;
+  const x0 = Math.min(decodedWidth - 1, Math.floor(sx));
+  const y0 = Math.min(decodedHeight - 1, Math.floor(sy));
+  const x1 = Math.max(x0 + 1, Math.min(decodedWidth, Math.ceil(sx + sw - 1e-9)));
+  const y1 = Math.max(y0 + 1, Math.min(decodedHeight, Math.ceil(sy + sh - 1e-9)));
+  const ww = x1 - x0;
+  const wh = y1 - y0;
+  const ox = sx - x0;
+  const oy = sy - y0;
+  const ow = Math.min(sw, ww - ox);
+  const oh = Math.min(sh, wh - oy);
+  const window = turnView({ sourceWidth: decodedWidth, sourceHeight: decodedHeight, turn: IDENTITY, rect: { x: x0, y: y0, width: ww, height: wh } }, view.turn);
+  // The fractional rectangle, turned like the window (continuous coordinates: x -> W - x).
+  const t = view.turn;
+  const map = (px: number, py: number): [number, number] => [
+    t.a === 1 ? px : t.a === -1 ? ww - px : t.b === 1 ? py : wh - py,
+    t.c === 1 ? px : t.c === -1 ? ww - px : t.d === 1 ? py : wh - py,
+  ];
+  const [ax, ay] = map(ox, oy);
+  const [bx, by] = map(ox + ow, oy + oh);
+  return {
+    window,
+    region: { x: Math.min(ax, bx), y: Math.min(ay, by), width: Math.abs(bx - ax), height: Math.abs(by - ay) },
+  };
+}
+
 /**
  * The view's pixels. Returns `image` itself when the view is all of it, unturned; copies rows
  * when it is only cropped; otherwise remaps every pixel once (32-bit moves).

@@ -97,6 +97,9 @@ static void *arena_calloc(u64 n) {
   return p;
 }
 
+/** The arena for the other parts of the module (resize.c). */
+void *codec_arena_alloc(u64 n) { return arena_alloc(n); }
+
 /** Allocate n bytes in the arena (16-byte aligned); 0 when memory cannot grow. */
 EXPORT(alloc) void *wasm_alloc(u32 n) { return arena_alloc(n); }
 /** Free everything allocated since the last reset (the pages stay with the instance). */

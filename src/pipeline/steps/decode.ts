@@ -1,7 +1,9 @@
 import { decode as decodePixels } from "../../codecs";
+import { openNativeSession, type ScaleShift } from "../../codecs/native";
 import type { DecodeHint } from "../../codecs/types";
+import { ProblemError } from "../../errors";
 import { computeOutputGeometry } from "../geometry";
-import type { PipelineState, Step } from "../types";
+import { DEFAULT_MAX_FULL_DECODE_PIXELS, type PipelineState, type Step } from "../types";
 import { cropView, fullView, swapsAxes, turnView } from "../view";
 import { validateCrop } from "./crop";
 import { orientationTurn } from "./orient";
@@ -43,13 +45,90 @@ export function preflight(state: PipelineState): DecodeHint | undefined {
   };
 }
 
-/** Stored bytes -> RGBA pixels. */
+/**
+ * The shrink-on-load for a `width` x `height` (stored, full-resolution) image: the largest
+ * power-of-two reduction (up to 1/8) that still leaves the region the options keep at least
+ * the size it is resampled to, on both stored axes (orientations and rotations that swap the
+ * axes swap the target too). Also checks the crop and the output caps, like `preflight`.
+ * For a crop the kept region maps to a fractional rectangle of the reduced image, so it must
+ * hold the target exactly; for the whole image the decoder's rounding up counts, as in libvips.
+ */
+export function shrinkOnLoad(state: PipelineState, width: number, height: number): ScaleShift {
+  const { source, options, ctx } = state;
+  let view = turnView(fullView(width, height), orientationTurn(source.orientation));
+  if (options.crop !== undefined) {
+    validateCrop(view.rect.width, view.rect.height, options.crop);
+    view = cropView(view, options.crop);
+  }
+  view = turnView(view, flipRotateTurn(options.flip, options.rotate));
+  const geometry = computeOutputGeometry(view.rect.width, view.rect.height, options);
+  checkOutputLimits(geometry, ctx.limits);
+  const swap = swapsAxes(view.turn);
+  const [regionW, regionH] = swap ? [geometry.region.height, geometry.region.width] : [geometry.region.width, geometry.region.height];
+  const [targetW, targetH] = swap ? [geometry.height, geometry.width] : [geometry.width, geometry.height];
+  const whole = regionW === width && regionH === height;
+  for (const shift of [3, 2, 1] as const) {
+    const k = 2 ** shift;
+    const w = whole ? Math.ceil(regionW / k) : regionW / k;
+    const h = whole ? Math.ceil(regionH / k) : regionH / k;
+    if (w >= targetW && h >= targetH) return shift;
+  }
+  return 0;
+}
+
+function refuseLarge(state: PipelineState, width: number, height: number, why: string): void {
+  const max = state.ctx.maxFullDecodePixels ?? DEFAULT_MAX_FULL_DECODE_PIXELS;
+  if (width * height <= max) return;
+  throw new ProblemError(
+    422,
+    "image-too-large",
+    `The source image is ${width}x${height} and ${why}; transforms decode at most ${max} pixels. The original is still served without parameters.`,
+    { width, height, maxDecodePixels: max },
+  );
+}
+
+/**
+ * Stored bytes -> RGBA pixels. On the native path a JPEG our decoder supports (decided from
+ * its header) is decoded at the shrink-on-load scale into the WASM memory the resize step
+ * reads; anything else decodes at full size with @jsquash, refused from its header (422) when
+ * that size is beyond `maxFullDecodePixels`.
+ */
 export const decode: Step = {
   name: "decode",
   async run(state) {
+    const { source } = state;
+    const native = (state.ctx.codecPath ?? "native") === "native";
+    // Crop and output caps against the stored size, before any decoder work.
     const hint = preflight(state);
-    const image = await decodePixels(state.source.bytes, state.source.format, hint);
+    let width = source.width;
+    let height = source.height;
+    if (native && source.format === "jpeg") {
+      const session = openNativeSession();
+      state.native = session;
+      const probe = session.probeJpeg(source.bytes);
+      if (probe.supported) {
+        const shift = shrinkOnLoad(state, probe.width, probe.height);
+        const k = 2 ** shift;
+        refuseLarge(state, Math.ceil(probe.width / k), Math.ceil(probe.height / k), "cannot be decoded smaller for this transform");
+        const image = session.decodeJpeg(shift);
+        state.image = image;
+        state.view = fullView(probe.width, probe.height);
+        state.shrink = k;
+        return;
+      }
+      // Our decoder does not handle this variant (say arithmetic coding): mozjpeg, full size.
+      session.release();
+      state.native = undefined;
+      width = probe.width;
+      height = probe.height;
+    }
+    if (native && width !== undefined && height !== undefined) {
+      refuseLarge(state, width, height, `its ${source.format.toUpperCase()} decoder cannot shrink on load`);
+    }
+    const image = await decodePixels(source.bytes, source.format, hint);
+    if (native) refuseLarge(state, image.width, image.height, "was decoded at full size");
     state.image = image;
     state.view = fullView(image.width, image.height);
+    state.shrink = 1;
   },
 };

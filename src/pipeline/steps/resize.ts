@@ -1,10 +1,12 @@
 import { resize as resample } from "../../codecs";
+import { openNativeSession } from "../../codecs/native";
+import type { RgbaImage } from "../../codecs/types";
 import { ProblemError } from "../../errors";
 import { computeOutputGeometry, cropsInput, type OutputGeometry } from "../geometry";
 import { drawOver, solid } from "../ops/composite";
 import { findFocus } from "../ops/focus";
-import type { OutputLimits, Step } from "../types";
-import { cropView, fullView, materialize } from "../view";
+import type { OutputLimits, PipelineState, Step } from "../types";
+import { cropView, fullView, materialize, scaledView, viewIndex } from "../view";
 
 /** Throws 400 "output-too-large" when the output would exceed the caps; never shrinks silently. */
 export function checkOutputLimits(geometry: OutputGeometry, limits: OutputLimits): void {
@@ -40,20 +42,59 @@ export const resize: Step = {
     let geometry = computeOutputGeometry(viewWidth, viewHeight, options);
     checkOutputLimits(geometry, ctx.limits);
     if (options.gravity.mode === "auto" && cropsInput(geometry, viewWidth, viewHeight)) {
-      const focus = findFocus(state.image, state.view, geometry.region.width, geometry.region.height);
+      // On a reduced decode, look at the same part of it (sizes scaled; a focal point is relative).
+      const { window } = scaledView(state.view, state.shrink, state.image.width, state.image.height);
+      const s = state.shrink;
+      const focus = findFocus(state.image, window, Math.min(window.rect.width, Math.round(geometry.region.width / s)), Math.min(window.rect.height, Math.round(geometry.region.height / s)));
       geometry = computeOutputGeometry(viewWidth, viewHeight, options, focus);
     }
 
-    const region = materialize(state.image, cropView(state.view, geometry.region));
-    // Let the decoded image go before resampling allocates the next buffer.
-    state.image = region;
-    state.view = fullView(region.width, region.height);
-    let image = await resample(region, geometry.width, geometry.height);
+    let image: RgbaImage;
+    if ((ctx.codecPath ?? "native") === "native") {
+      image = resampleNative(state, geometry);
+    } else {
+      const region = materialize(state.image, cropView(state.view, geometry.region));
+      // Let the decoded image go before resampling allocates the next buffer.
+      state.image = region;
+      state.view = fullView(region.width, region.height);
+      image = await resample(region, geometry.width, geometry.height, "jsquash");
+    }
     if (geometry.canvasWidth !== geometry.width || geometry.canvasHeight !== geometry.height) {
       const canvas = solid(geometry.canvasWidth, geometry.canvasHeight, options.background);
       image = drawOver(canvas, image, geometry.offsetX, geometry.offsetY);
     }
     state.image = image;
     state.view = fullView(image.width, image.height);
+    state.shrink = 1;
   },
 };
+
+/**
+ * Native path: the kept region of the (possibly shrink-on-load reduced) image, read through the
+ * pending orient/crop/flip/rotate, resampled in one pass by our WASM resampler, in the memory
+ * the decoder wrote it to when it came from there. Only the output-sized result reaches JS;
+ * the session (decoded pixels and all) is released before the next step allocates.
+ */
+function resampleNative(state: PipelineState, geometry: OutputGeometry): RgbaImage {
+  const { window, region } = scaledView(cropView(state.view, geometry.region), state.shrink, state.image.width, state.image.height);
+  const { base, stepU, stepV } = viewIndex(window);
+  const session = state.native ?? openNativeSession();
+  try {
+    return session.resize(state.image, {
+      base,
+      stepU,
+      stepV,
+      windowWidth: window.rect.width,
+      windowHeight: window.rect.height,
+      x: region.x,
+      y: region.y,
+      width: region.width,
+      height: region.height,
+      outWidth: geometry.width,
+      outHeight: geometry.height,
+    });
+  } finally {
+    session.release();
+    state.native = undefined;
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * Our own WASM module (wasm/jpeg/jpeg.wasm, built from wasm/jpeg/jpeg.c + resize.c): the JPEG
+ * decoder with shrink-on-load and the box + Lanczos3 resampler share ONE linear memory, so a
+ * photo is decoded at 1/1..1/8 straight into that memory and resized where it lies; only the
+ * output-sized RGBA crosses to JS.
+ *
+ * Sessions: a transform takes a session (`openNativeSession`), an instance of the module that
+ * is its own until `release()`. Concurrent requests therefore never share an arena, even with
+ * `await`s between pipeline steps (the decoded image stays valid from the decode step to the
+ * resize step). Instances come from a small pool: a released instance is rewound and kept for
+ * the next session only while its memory is at most POOL_RETAIN_BYTES and the pool holds fewer
+ * than POOL_SIZE; otherwise it is dropped (WASM memory never shrinks: the garbage collector
+ * frees the whole instance) and the next session instantiates a fresh one (~1 ms, from the
+ * already compiled module).
+ *
+ * An `RgbaImage` whose `data` is a view of a session's memory is "resident": the resizer reads
+ * it in place. Any other image is copied in once.
+ */
+import codecWasm from "../../wasm/jpeg/jpeg.wasm";
+import { ProblemError } from "../errors";
+import type { RgbaImage } from "./types";
+
+/** A released instance larger than this is dropped instead of pooled. */
+export const POOL_RETAIN_BYTES = 16 * 1024 * 1024;
+/** Idle instances kept warm. */
+const POOL_SIZE = 1;
+
+export type ScaleShift = 0 | 1 | 2 | 3;
+export type NativeJpegColor = "gray" | "ycbcr" | "rgb" | "cmyk" | "ycck";
+
+export interface NativeJpegProbe {
+  readonly width: number;
+  readonly height: number;
+  readonly components: number;
+  readonly progressive: boolean;
+  readonly color: NativeJpegColor;
+  /** False when the decoder cannot handle the file; `reason` says why (use the fallback). */
+  readonly supported: boolean;
+  readonly reason?: string;
+}
+
+export interface NativeDecoded extends RgbaImage {
+  /** False when corrupt or truncated entropy data was tolerated (`allowCorrupt`). */
+  readonly complete: boolean;
+}
+
+/**
+ * What to resample: a window of the resident (or copied-in) image seen through a view (pixel
+ * (u, v) of the window is stored pixel `base + u * stepU + v * stepV`), and within the window
+ * a rectangle (fractions allowed) mapped onto `outWidth` x `outHeight`.
+ */
+export interface NativeResizeRequest {
+  readonly base: number;
+  readonly stepU: number;
+  readonly stepV: number;
+  readonly windowWidth: number;
+  readonly windowHeight: number;
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+  readonly outWidth: number;
+  readonly outHeight: number;
+}
+
+export interface NativeSession {
+  /** Copies the file in and reads its headers (kept for `decodeJpeg`). */
+  probeJpeg(bytes: Uint8Array): NativeJpegProbe;
+  /** Decodes the file given to `probeJpeg` at 1/2^shift; the pixels stay in session memory. */
+  decodeJpeg(shift: ScaleShift, options?: { readonly allowCorrupt?: boolean }): NativeDecoded;
+  /** Resamples `image` (resident or not); the result is a JS copy of output size. */
+  resize(image: RgbaImage, request: NativeResizeRequest): RgbaImage;
+  /** True when `image.data` lies in this session's memory. */
+  holds(image: RgbaImage): boolean;
+  memoryBytes(): number;
+  /** Rewinds the arena and returns the instance to the pool (or drops it). Idempotent. */
+  release(): void;
+}
+
+interface CodecExports {
+  readonly memory: WebAssembly.Memory;
+  alloc(n: number): number;
+  reset(): void;
+  jpeg_header(ptr: number, len: number): number;
+  jpeg_width(): number;
+  jpeg_height(): number;
+  jpeg_components(): number;
+  jpeg_progressive(): number;
+  jpeg_color(): number;
+  jpeg_unsupported_reason(): number;
+  jpeg_decode(ptr: number, len: number, shift: number, flags: number): number;
+  jpeg_status(): number;
+  jpeg_out_width(): number;
+  jpeg_out_height(): number;
+  resize_rgba(
+    src: number, sw: number, sh: number, base: number, su: number, sv: number, rw: number, rh: number,
+    x0: number, y0: number, fw: number, fh: number, dw: number, dh: number, alpha: number,
+  ): number;
+  resize_status(): number;
+}
+
+const EXPORT_NAMES = [
+  "alloc", "reset", "jpeg_header", "jpeg_width", "jpeg_height", "jpeg_components", "jpeg_progressive",
+  "jpeg_color", "jpeg_unsupported_reason", "jpeg_decode", "jpeg_status", "jpeg_out_width", "jpeg_out_height",
+  "resize_rgba", "resize_status",
+] as const;
+
+// Status codes of jpeg.c.
+const ST_OK = 0;
+const ST_WARN_CORRUPT = 1;
+const ER_NOT_JPEG = -1;
+const ER_TRUNCATED = -2;
+const ER_BAD_HEADER = -3;
+const ER_UNSUPPORTED = -4;
+const ER_NO_MEMORY = -5;
+const ER_CORRUPT_DATA = -6;
+const ER_TOO_LARGE = -7;
+const FLAG_STRICT = 1;
+
+const COLORS: readonly NativeJpegColor[] = ["gray", "ycbcr", "rgb", "cmyk", "ycck"];
+
+const UNSUPPORTED_REASONS: Readonly<Record<number, string>> = {
+  1: "arithmetic coding",
+  2: "lossless or hierarchical JPEG",
+  3: "sample precision other than 8 bits",
+  4: "unsupported sampling factors",
+  5: "unsupported number of components",
+  6: "height defined by a DNL marker",
+  7: "4 components without an Adobe marker",
+  8: "no frame header",
+};
+
+function exportsOf(instance: WebAssembly.Instance): CodecExports {
+  const ex = instance.exports;
+  if (!(ex["memory"] instanceof WebAssembly.Memory)) throw new Error("jpeg.wasm: no exported memory");
+  for (const name of EXPORT_NAMES) {
+    if (typeof ex[name] !== "function") throw new Error(`jpeg.wasm: missing export ${name}`);
+  }
+  return ex as unknown as CodecExports;
+}
+
+function invalid(detail: string): ProblemError {
+  return new ProblemError(422, "invalid-image", detail);
+}
+
+function tooLarge(detail: string): ProblemError {
+  return new ProblemError(413, "image-too-large", detail);
+}
+
+export function jpegStatusError(status: number): ProblemError {
+  switch (status) {
+    case ER_NOT_JPEG:
+      return invalid("The file is not a JPEG image.");
+    case ER_TRUNCATED:
+      return invalid("The JPEG file is truncated.");
+    case ER_BAD_HEADER:
+      return invalid("The JPEG file has malformed headers.");
+    case ER_CORRUPT_DATA:
+      return invalid("The JPEG image data is corrupt or truncated.");
+    case ER_UNSUPPORTED:
+      return new ProblemError(415, "unsupported-format", "This JPEG variant is not supported by the native decoder.");
+    case ER_NO_MEMORY:
+    case ER_TOO_LARGE:
+      return tooLarge("The JPEG image is too large to decode.");
+    default:
+      return invalid(`The JPEG file could not be decoded (status ${status}).`);
+  }
+}
+
+/** A pool of instances of one compiled module. */
+export interface NativePool {
+  open(): NativeSession;
+  /** Linear memory of every live instance (pooled or in a session). */
+  memoryBytes(): number;
+  /** Drops the pooled (idle) instances (benchmarks: start as a fresh isolate). */
+  clear(): void;
+}
+
+export function createNativePool(module: WebAssembly.Module): NativePool {
+  const idle: CodecExports[] = [];
+  const busy = new Set<CodecExports>();
+
+  const take = (): CodecExports => idle.pop() ?? exportsOf(new WebAssembly.Instance(module, {}));
+  const give = (e: CodecExports, healthy: boolean): void => {
+    busy.delete(e);
+    if (!healthy) return;
+    e.reset();
+    if (e.memory.buffer.byteLength <= POOL_RETAIN_BYTES && idle.length < POOL_SIZE) idle.push(e);
+  };
+
+  return {
+    open(): NativeSession {
+      const e = take();
+      busy.add(e);
+      let released = false;
+      let file = { ptr: 0, len: 0 };
+      const live = (): CodecExports => {
+        if (released) throw new Error("native session used after release()");
+        return e;
+      };
+      const session: NativeSession = {
+        probeJpeg(bytes) {
+          const x = live();
+          x.reset();
+          const ptr = x.alloc(bytes.length);
+          if (ptr === 0) throw tooLarge("The image file is too large to decode.");
+          new Uint8Array(x.memory.buffer, ptr, bytes.length).set(bytes);
+          file = { ptr, len: bytes.length };
+          const status = x.jpeg_header(ptr, bytes.length);
+          const reasonCode = x.jpeg_unsupported_reason();
+          const probe = {
+            width: x.jpeg_width(),
+            height: x.jpeg_height(),
+            components: x.jpeg_components(),
+            progressive: x.jpeg_progressive() === 1,
+            color: COLORS[x.jpeg_color()] ?? "ycbcr",
+          };
+          if (status < 0 && reasonCode === 0) throw jpegStatusError(status);
+          if (reasonCode !== 0) return { ...probe, supported: false, reason: UNSUPPORTED_REASONS[reasonCode] ?? "unsupported" };
+          return { ...probe, supported: true };
+        },
+
+        decodeJpeg(shift, options = {}) {
+          const x = live();
+          if (!Number.isInteger(shift) || shift < 0 || shift > 3) throw new RangeError(`scaleShift ${shift}`);
+          if (file.len === 0) throw new Error("decodeJpeg before probeJpeg");
+          const out = x.jpeg_decode(file.ptr, file.len, shift, options.allowCorrupt === true ? 0 : FLAG_STRICT);
+          const status = x.jpeg_status();
+          if (out === 0 || (status !== ST_OK && status !== ST_WARN_CORRUPT)) {
+            throw jpegStatusError(status === ST_OK ? ER_CORRUPT_DATA : status);
+          }
+          const width = x.jpeg_out_width();
+          const height = x.jpeg_out_height();
+          return {
+            width,
+            height,
+            data: new Uint8ClampedArray(x.memory.buffer, out, width * height * 4),
+            hasAlpha: false,
+            complete: status === ST_OK,
+          };
+        },
+
+        holds(image) {
+          return !released && image.data.buffer === e.memory.buffer && image.data.byteLength > 0;
+        },
+
+        resize(image, r) {
+          const x = live();
+          let ptr: number;
+          if (session.holds(image)) {
+            ptr = image.data.byteOffset;
+          } else {
+            ptr = x.alloc(image.data.byteLength);
+            if (ptr === 0) throw tooLarge("The image is too large to resize.");
+            new Uint8ClampedArray(x.memory.buffer, ptr, image.data.byteLength).set(image.data);
+          }
+          const out = x.resize_rgba(
+            ptr, image.width, image.height, r.base, r.stepU, r.stepV, r.windowWidth, r.windowHeight,
+            r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, image.hasAlpha ? 1 : 0,
+          );
+          if (out === 0) {
+            const status = x.resize_status();
+            if (status === ER_NO_MEMORY) throw tooLarge("The image is too large to resize.");
+            throw new RangeError(`native resize refused its arguments (${JSON.stringify(r)} of ${image.width}x${image.height})`);
+          }
+          const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
+          return { width: r.outWidth, height: r.outHeight, data, hasAlpha: image.hasAlpha };
+        },
+
+        memoryBytes() {
+          return e.memory.buffer.byteLength;
+        },
+
+        release() {
+          if (released) return;
+          released = true;
+          give(e, true);
+        },
+      };
+      return session;
+    },
+
+    clear(): void {
+      idle.length = 0;
+    },
+
+    memoryBytes(): number {
+      let total = 0;
+      for (const e of idle) total += e.memory.buffer.byteLength;
+      for (const e of busy) total += e.memory.buffer.byteLength;
+      return total;
+    },
+  };
+}
+
+let shared: NativePool | undefined;
+/** The pool over the imported module (created on first use). */
+export function nativePool(): NativePool {
+  return (shared ??= createNativePool(codecWasm));
+}
+
+/** A session of the shared pool; call `release()` when done (a `finally`). */
+export function openNativeSession(): NativeSession {
+  return nativePool().open();
+}
+
+/** Linear memory held by our module's instances in this isolate (0 before first use). */
+export function nativeMemoryBytes(): number {
+  return shared === undefined ? 0 : shared.memoryBytes();
+}

@@ -1,0 +1,18 @@
+import { applyColourTransform, sourceColourTransform } from "../../images/icc";
+import type { Step } from "../types";
+
+/**
+ * Embedded colour profile -> sRGB, right after decoding. Outputs carry no profile and browsers
+ * take untagged images as sRGB, so an Adobe RGB or Display P3 source is converted here (see
+ * src/images/icc.ts for what is converted and what is left alone: CMYK and LUT-based profiles).
+ * The decoded pixels are converted in place; alpha is untouched. Without a profile, or with an
+ * sRGB one, this is a scan of the file's headers and nothing else.
+ */
+export const colour: Step = {
+  name: "colour",
+  async run(state) {
+    const transform = await sourceColourTransform(state.source.bytes, state.source.format);
+    if (transform === undefined) return;
+    applyColourTransform(state.image.data, transform);
+  },
+};
