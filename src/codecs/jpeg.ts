@@ -20,8 +20,8 @@ export async function decodeJpeg(bytes: Uint8Array): Promise<RgbaImage> {
 }
 
 /**
- * mozjpeg settings (the @jsquash defaults): progressive with optimised Huffman tables
- * (smaller, and renders early on slow links), 4:2:0 chroma (auto_subsample), no trellis
+ * mozjpeg settings (the @jsquash defaults): progressive (for large outputs, see below) with
+ * optimised Huffman tables, 4:2:0 chroma (auto_subsample), no trellis
  * quantisation. `quality` is always given by the caller.
  */
 const JPEG_OPTIONS: MozJpegOptions = {
@@ -43,9 +43,17 @@ const JPEG_OPTIONS: MozJpegOptions = {
   chroma_quality: 80,
 };
 
+/**
+ * Up to this many output pixels JPEGs are baseline: measured on photos, progressive mozjpeg
+ * costs 2.5-6x the encode time there for files of the same size or larger (200 px thumbnail:
+ * 3.5 ms vs 21 ms warm, 2774 vs 2812 bytes); above it progressive saves ~9% and renders early.
+ */
+export const PROGRESSIVE_MIN_PIXELS = 500_000;
+
 /** Encodes RGB; alpha is ignored (flatten first). */
 export async function encodeJpeg(image: RgbaImage, quality: number): Promise<Uint8Array> {
-  const options: MozJpegOptions = { ...JPEG_OPTIONS, quality, chroma_quality: quality };
+  const progressive = image.width * image.height > PROGRESSIVE_MIN_PIXELS;
+  const options: MozJpegOptions = { ...JPEG_OPTIONS, quality, chroma_quality: quality, progressive };
   return withInstance(jpegEncoder, (codec) => detach(codec.encode(image.data, image.width, image.height, options)));
 }
 
