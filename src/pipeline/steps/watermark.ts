@@ -1,4 +1,5 @@
 import { decode, resize as resample } from "../../codecs";
+import { applyColourTransform, sourceColourTransform } from "../../images/icc";
 import type { RgbaImage } from "../../codecs/types";
 import { invalidParameter } from "../../errors";
 import type { WatermarkOptions, WatermarkPosition } from "../../transform/options";
@@ -44,6 +45,9 @@ async function prepareWatermark(options: WatermarkOptions, output: RgbaImage, lo
   const source = await load(options.imageId);
   if (source === null) throw invalidParameter("wm", "the id of an existing image", JSON.stringify(options.imageId));
   const decoded = await decode(source.bytes, source.format);
+  // Watermarks get the same colour management as the image they go on.
+  const transform = await sourceColourTransform(source.bytes, source.format);
+  if (transform !== undefined) applyColourTransform(decoded.data, transform);
   const upright = materialize(decoded, turnView(fullView(decoded.width, decoded.height), orientationTurn(source.orientation)));
   let width = Math.max(1, Math.round(options.scale * output.width));
   let height = Math.max(1, Math.round((upright.height * width) / upright.width));
