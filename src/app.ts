@@ -1,8 +1,11 @@
 import { Hono, type Context } from "hono";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requireKey } from "./auth/middleware";
 import { createDb } from "./db/client";
 import { accessLog } from "./http/access-log";
+import { docsRoutes } from "./http/openapi";
+import { requestLimits } from "./http/request-limits";
 import type { AppEnv } from "./env";
 import { ProblemError, problemResponse, toProblem } from "./errors";
 import { randomId } from "./ids";
@@ -19,8 +22,27 @@ app.use(async (c, next) => {
   c.set("db", createDb(c.env.DB));
   await next();
   c.header("x-request-id", c.var.requestId);
+  // Every response, JSON and problem documents included: never let a browser sniff a type.
+  c.header("x-content-type-options", "nosniff");
 });
 app.use(accessLog);
+app.use(requestLimits);
+
+/**
+ * CORS: any origin may call the API and fetch images. Safe with `*` because the API
+ * authenticates with bearer keys sent explicitly in `Authorization`, never with cookies or
+ * other ambient credentials (and `*` forbids credentialed requests anyway), so a foreign
+ * page can do nothing it could not do with its own key. Preflights answer 204 here.
+ */
+const corsPolicy = cors({
+  origin: "*",
+  allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+  allowHeaders: ["Authorization", "Content-Type", "Content-Disposition", "X-Metadata", "X-Variants", "If-None-Match"],
+  exposeHeaders: ["Location", "Retry-After", "X-Request-Id", "ETag", "Content-Length", "Server-Timing"],
+  maxAge: 86400,
+});
+app.use("/v1/*", corsPolicy);
+app.use("/i/*", corsPolicy);
 
 const api = new Hono<AppEnv>();
 api.use(requireKey);
@@ -30,6 +52,7 @@ api.route("/", settingsRoutes);
 api.route("/", jobRoutes);
 app.route("/v1", api);
 app.route("/", serveRoutes);
+app.route("/", docsRoutes(app));
 
 /** Known paths answer other methods with 405 and the methods they do take. */
 const ALLOWED_METHODS: ReadonlyArray<readonly [string, string]> = [
@@ -46,6 +69,8 @@ const ALLOWED_METHODS: ReadonlyArray<readonly [string, string]> = [
   ["/v1/jobs/:id", "GET, HEAD"],
   ["/i/:id", "GET, HEAD"],
   ["/i/:id/:variant", "GET, HEAD"],
+  ["/openapi.json", "GET, HEAD"],
+  ["/docs", "GET, HEAD"],
 ];
 for (const [path, allow] of ALLOWED_METHODS) {
   app.all(path, async (c) => {

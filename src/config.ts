@@ -22,6 +22,8 @@ export interface Limits {
   readonly retryBaseSeconds: number;
   /** Local tests only: ingest and webhooks may use http and loopback addresses. */
   readonly allowInsecureOutbound: boolean;
+  /** Distinct renditions of one image per UTC day through unsigned, non-preset URLs. */
+  readonly maxRenditionsPerImagePerDay: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -38,6 +40,7 @@ export const DEFAULT_LIMITS: Limits = {
   autoAsyncRenditions: 12,
   retryBaseSeconds: 2,
   allowInsecureOutbound: false,
+  maxRenditionsPerImagePerDay: 50,
 };
 
 type LimitVars = Partial<
@@ -54,7 +57,8 @@ type LimitVars = Partial<
     | "TRANSFORM_BUDGET_MS"
     | "AUTO_ASYNC_RENDITIONS"
     | "RETRY_BASE_SECONDS"
-    | "ALLOW_INSECURE_OUTBOUND",
+    | "ALLOW_INSECURE_OUTBOUND"
+    | "MAX_RENDITIONS_PER_IMAGE_PER_DAY",
     string
   >
 >;
@@ -78,6 +82,11 @@ export function limitsFrom(vars: LimitVars): Limits {
     autoAsyncRenditions: positiveInt(vars.AUTO_ASYNC_RENDITIONS, "AUTO_ASYNC_RENDITIONS", DEFAULT_LIMITS.autoAsyncRenditions),
     retryBaseSeconds: vars.RETRY_BASE_SECONDS === "0" ? 0 : positiveInt(vars.RETRY_BASE_SECONDS, "RETRY_BASE_SECONDS", DEFAULT_LIMITS.retryBaseSeconds),
     allowInsecureOutbound: vars.ALLOW_INSECURE_OUTBOUND === "true",
+    maxRenditionsPerImagePerDay: positiveInt(
+      vars.MAX_RENDITIONS_PER_IMAGE_PER_DAY,
+      "MAX_RENDITIONS_PER_IMAGE_PER_DAY",
+      DEFAULT_LIMITS.maxRenditionsPerImagePerDay,
+    ),
   };
   cache.set(vars, limits);
   return limits;

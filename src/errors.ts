@@ -23,6 +23,9 @@ export type ProblemCode =
   | "signature-invalid"
   | "signature-expired"
   | "rate-limited"
+  | "rendition-limit"
+  | "uri-too-long"
+  | "headers-too-large"
   | "storage-failure"
   | "internal-error";
 
@@ -45,13 +48,15 @@ export class ProblemError extends Error {
   readonly code: ProblemCode;
   readonly title: string;
   readonly extras: ProblemExtras;
+  /** Response headers the problem needs (e.g. Retry-After on a 429). */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     status: ContentfulStatusCode,
     code: ProblemCode,
     detail: string,
     extras: ProblemExtras = {},
-    options?: { cause?: unknown; title?: string },
+    options?: { cause?: unknown; title?: string; headers?: Record<string, string> },
   ) {
     super(detail, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ProblemError";
@@ -59,6 +64,7 @@ export class ProblemError extends Error {
     this.code = code;
     this.title = options?.title ?? titleFor(code);
     this.extras = extras;
+    this.headers = options?.headers ?? {};
   }
 
   get detail(): string {
@@ -100,6 +106,7 @@ export function problemResponse(error: ProblemError, instance?: string, headers?
     status: error.status,
     headers,
   });
+  for (const [name, value] of Object.entries(error.headers)) response.headers.set(name, value);
   response.headers.set("content-type", "application/problem+json");
   response.headers.set("x-content-type-options", "nosniff");
   response.headers.set("cache-control", "no-store");

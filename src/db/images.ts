@@ -6,6 +6,8 @@ export interface ImageListQuery {
   readonly limit: number;
   readonly cursor?: { readonly createdAt: number; readonly id: string };
   readonly filenamePrefix?: string;
+  /** Exact match on the SHA-256 (lowercase hex) of the bytes: "does the tenant have this file already?" */
+  readonly sha256?: string;
   readonly metadata?: ReadonlyArray<readonly [key: string, value: string]>;
   readonly createdAfter?: number;
   readonly createdBefore?: number;
@@ -40,6 +42,7 @@ export async function listImages(db: Db, tenantId: string, query: ImageListQuery
     // substr instead of LIKE: no wildcard escaping, and case-sensitive like the names themselves.
     conditions.push(sql`substr(${images.filename}, 1, ${query.filenamePrefix.length}) = ${query.filenamePrefix}`);
   }
+  if (query.sha256 !== undefined) conditions.push(eq(images.sha256, query.sha256));
   for (const [key, value] of query.metadata ?? []) {
     conditions.push(sql`json_extract(${images.metadata}, ${metadataPath(key)}) = ${value}`);
   }

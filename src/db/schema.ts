@@ -153,3 +153,20 @@ export const jobItems = sqliteTable(
 export type Variant = typeof variants.$inferSelect;
 export type Job = typeof jobs.$inferSelect;
 export type JobItem = typeof jobItems.$inferSelect;
+
+/**
+ * Distinct renditions made of an image per UTC day through unsigned, non-preset URLs: the
+ * cap that stops one image from being rendered in endless sizes (cache explosion). Rows of
+ * earlier days are pruned as new ones arrive; no foreign key, because the serving path
+ * renders from R2 without reading the image's row.
+ */
+export const renditionDays = sqliteTable(
+  "rendition_days",
+  {
+    imageId: text("image_id").notNull(),
+    /** UTC day as YYYY-MM-DD. */
+    day: text("day").notNull(),
+    renditionId: text("rendition_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.imageId, t.day, t.renditionId] })],
+);

@@ -1,3 +1,4 @@
+import { forgetRenditions } from "../abuse/rate-limit";
 import type { Db } from "../db/client";
 import { deleteImageRow } from "../db/images";
 import { tenantOfImage } from "../ids";
@@ -23,4 +24,5 @@ export async function deleteImageEverywhere(deps: DeleteDeps, tenantId: string, 
     return cacheKey === undefined ? undefined : deps.cache.delete(new URL(cacheKey, origin).toString()).then(() => undefined);
   });
   await deps.cache.delete(originalCacheKey(origin, imageId));
+  await forgetRenditions(deps.db, imageId);
 }

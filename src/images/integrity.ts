@@ -54,6 +54,7 @@ abstract class StructureWalker implements IntegrityCheck {
     while (pos < chunk.length && !this.complete && this.failure === undefined) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, chunk.length - pos);
+        this.onSkip(chunk.subarray(pos, pos + n));
         this.skip -= n;
         pos += n;
         continue;
@@ -83,6 +84,9 @@ abstract class StructureWalker implements IntegrityCheck {
   protected scanning(): boolean {
     return false;
   }
+
+  /** Bytes passed over by `skip` (a chunk's data), for walkers that check them. */
+  protected onSkip(_bytes: Uint8Array): void {}
 
   protected scan(chunk: Uint8Array, _pos: number): number {
     return chunk.length;
@@ -194,16 +198,30 @@ class JpegWalker extends StructureWalker {
   }
 }
 
+/**
+ * PNG: chunk by chunk to IEND. The CRC of every critical chunk (IHDR, PLTE, IDAT, IEND: an
+ * uppercase first letter) is checked as its bytes pass, as libpng does: a file damaged inside
+ * its image data would be stored and served but could never be decoded. Ancillary chunks with a
+ * bad CRC are ignored by decoders, so they pass here too.
+ */
 class PngWalker extends StructureWalker {
   private sawSignature = false;
   private sawIend = false;
+  /** The chunk whose data is being skipped and whose CRC comes next, if it is checked. */
+  private checking: string | undefined;
+  private awaitingCrc = false;
+  private crc = 0;
 
   constructor() {
     super("PNG", 8);
   }
 
+  protected override onSkip(bytes: Uint8Array): void {
+    if (this.checking !== undefined) this.crc = crc32Update(this.crc, bytes);
+  }
+
   protected onHeader(header: Uint8Array): void {
-    if (this.sawIend) {
+    if (this.sawIend && !this.awaitingCrc) {
       this.complete = true; // a byte after IEND's CRC: a trailer, allowed
       return;
     }
@@ -211,26 +229,55 @@ class PngWalker extends StructureWalker {
       this.sawSignature = true;
       return; // the probe has checked the signature; next: chunk headers (length, type)
     }
+    if (this.awaitingCrc) {
+      this.awaitingCrc = false;
+      if (this.checking !== undefined && (this.crc ^ 0xffffffff) >>> 0 !== u32(header, 0)) {
+        this.failure = `the ${this.checking} chunk is damaged (its CRC does not match)`;
+        return;
+      }
+      this.checking = undefined;
+      this.need = this.sawIend ? 1 : 8; // after IEND: one byte would be a trailer
+      return;
+    }
     const length = u32(header, 0);
     const type = String.fromCharCode(header[4] ?? 0, header[5] ?? 0, header[6] ?? 0, header[7] ?? 0);
     if (length > 0x7fffffff) {
       this.failure = "a chunk length over 2^31";
       return;
     }
-    this.skip = length + 4; // data and CRC
-    if (type === "IEND") {
-      this.sawIend = true; // whole once its CRC has arrived
-      this.need = 1;
-    }
+    const critical = (header[4] ?? 0) >= 0x41 && (header[4] ?? 0) <= 0x5a;
+    this.checking = critical ? type : undefined;
+    this.crc = critical ? crc32Update(0xffffffff, header.subarray(4, 8)) : 0;
+    this.skip = length; // data; then the CRC as a 4-byte header
+    this.awaitingCrc = true;
+    this.need = 4;
+    if (type === "IEND") this.sawIend = true; // whole once its CRC has arrived
   }
 
   protected override completeAtEnd(atBoundary: boolean): boolean {
-    return this.sawIend && atBoundary;
+    return this.sawIend && !this.awaitingCrc && atBoundary;
   }
 
   protected missingEnd(): string {
     return "it stops before the IEND chunk";
   }
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (PNG, zlib) running state: start at 0xffffffff, xor the end result with 0xffffffff. */
+function crc32Update(crc: number, bytes: Uint8Array): number {
+  let c = crc;
+  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
+  return c >>> 0;
 }
 
 class GifWalker extends StructureWalker {

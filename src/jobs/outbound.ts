@@ -21,7 +21,8 @@ export function checkOutboundUrl(raw: string, parameter: string, allowInsecure: 
 }
 
 function isInternalHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  // A trailing dot is the same name ("localhost." is localhost).
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.+$/, "");
   if (host.includes(":")) return isPrivateIpv6(host);
   // WHATWG URL parsing has already normalised every IPv4 spelling (decimal, hex) to dotted form.
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
@@ -34,7 +35,18 @@ function isInternalHost(hostname: string): boolean {
 }
 
 function isPrivateIpv6(host: string): boolean {
-  return host === "::1" || host === "::" || /^f[cd]/.test(host) || /^fe[89ab]/.test(host) || host.startsWith("::ffff:");
+  // Loopback, unspecified, unique-local, link-local, multicast, and IPv4 embedded in IPv6
+  // (mapped ::ffff:, the deprecated compatible ::a.b.c.d, NAT64 64:ff9b::).
+  return (
+    host === "::1" ||
+    host === "::" ||
+    /^f[cd]/.test(host) ||
+    /^fe[89ab]/.test(host) ||
+    /^ff/.test(host) ||
+    host.startsWith("::ffff:") ||
+    /^::[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(host) ||
+    host.startsWith("64:ff9b:")
+  );
 }
 
 function outbound(parameter: string, expected: string, received: string): ProblemError {

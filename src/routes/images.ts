@@ -1,11 +1,13 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
+import { enforceRateLimit, RATE_LIMIT_PERIOD_SECONDS, retryAfterSeconds } from "../abuse/rate-limit";
 import { tenantOf } from "../auth/middleware";
 import { limitsFrom } from "../config";
 import { deleteImageRow, findImage, listImages, updateImageMetadata, type ImageListQuery } from "../db/images";
 import type { AppEnv } from "../env";
 import { invalidParameter, ProblemError, problemResponse, PROBLEM_TYPE_BASE } from "../errors";
 import { readJson } from "../http/json";
+import { docs } from "../http/openapi";
 import { imageView } from "../images/view";
 import { deleteImageEverywhere } from "../images/delete";
 import { ingestMultipart, outcomeStatus, type UploadOutcome } from "../upload/bulk";
@@ -18,8 +20,9 @@ import { METADATA_KEY_PATTERN, parseMetadataJson, validateMetadata } from "../up
 
 export const imageRoutes = new Hono<AppEnv>();
 
-imageRoutes.post("/images", async (c) => {
+imageRoutes.post("/images", docs.uploadMultipart, async (c) => {
   const tenant = tenantOf(c.var.principal);
+  await limitUploadRequest(c, tenant.id);
   const contentType = c.req.header("content-type") ?? "";
   if (!/^multipart\/form-data\b/i.test(contentType) || !c.req.raw.body) {
     await c.req.raw.body?.cancel();
@@ -43,8 +46,9 @@ imageRoutes.post("/images", async (c) => {
   return finishUpload(c, tenant.id, outcome, plan);
 });
 
-imageRoutes.put("/images", async (c) => {
+imageRoutes.put("/images", docs.uploadRaw, async (c) => {
   const tenant = tenantOf(c.var.principal);
+  await limitUploadRequest(c, tenant.id);
   const deps = ingestDeps(c);
   const body = c.req.raw.body;
   try {
@@ -72,9 +76,9 @@ imageRoutes.put("/images", async (c) => {
   }
 });
 
-const LIST_PARAMS = new Set(["limit", "cursor", "filename_prefix", "created_after", "created_before"]);
+const LIST_PARAMS = new Set(["limit", "cursor", "filename_prefix", "created_after", "created_before", "sha256"]);
 
-imageRoutes.get("/images", async (c) => {
+imageRoutes.get("/images", docs.listImages, async (c) => {
   const tenant = tenantOf(c.var.principal);
   const query = parseListQuery(new URL(c.req.url).searchParams);
   const { rows, more } = await listImages(c.var.db, tenant.id, query);
@@ -85,7 +89,7 @@ imageRoutes.get("/images", async (c) => {
   });
 });
 
-imageRoutes.get("/images/:id", async (c) => {
+imageRoutes.get("/images/:id", docs.getImage, async (c) => {
   const tenant = tenantOf(c.var.principal);
   const row = await findImage(c.var.db, tenant.id, c.req.param("id"));
   if (!row) throw imageNotFound();
@@ -96,7 +100,7 @@ imageRoutes.get("/images/:id", async (c) => {
 const patchBody = z.object({ metadata: z.record(z.string(), z.string().nullable()) }).strict();
 
 /** JSON merge patch of the metadata: a string sets a key, null removes it. */
-imageRoutes.patch("/images/:id", async (c) => {
+imageRoutes.patch("/images/:id", docs.patchImage(patchBody), async (c) => {
   const tenant = tenantOf(c.var.principal);
   const body = await readJson(c, patchBody);
   const row = await findImage(c.var.db, tenant.id, c.req.param("id"));
@@ -113,14 +117,32 @@ imageRoutes.patch("/images/:id", async (c) => {
 });
 
 /** Idempotent: deleting a missing image is a 204 too (and reveals nothing about other tenants). */
-imageRoutes.delete("/images/:id", async (c) => {
+imageRoutes.delete("/images/:id", docs.deleteImage, async (c) => {
   const tenant = tenantOf(c.var.principal);
   await deleteImageEverywhere({ db: c.var.db, bucket: c.env.IMAGES, cache: caches.default }, tenant.id, c.req.param("id"), origin(c));
   return c.body(null, 204);
 });
 
 function ingestDeps(c: Context<AppEnv>): IngestDeps {
-  return { db: c.var.db, bucket: c.env.IMAGES, limits: limitsFrom(c.env) };
+  const principal = c.var.principal;
+  return {
+    db: c.var.db,
+    bucket: c.env.IMAGES,
+    limits: limitsFrom(c.env),
+    background: (task) => c.executionCtx.waitUntil(task),
+    // Every file counts (a bulk request of 100 files is 100), after its header passed the probe.
+    ...(principal.kind === "tenant" ? { beforeStore: () => enforceRateLimit(c.env.UPLOAD_FILE_LIMITER, "upload-file", principal.tenant.id) } : {}),
+  };
+}
+
+/** The per-request upload limit; over it the body is discarded unread and a 429 problem answers. */
+async function limitUploadRequest(c: Context<AppEnv>, tenantId: string): Promise<void> {
+  try {
+    await enforceRateLimit(c.env.UPLOAD_REQUEST_LIMITER, "upload-request", tenantId);
+  } catch (error) {
+    await c.req.raw.body?.cancel().catch(() => undefined);
+    throw error;
+  }
 }
 
 function origin(c: Context<AppEnv>): string {
@@ -150,18 +172,25 @@ async function finishUpload(c: Context<AppEnv>, tenantId: string, outcome: Uploa
 function uploadResponse(outcome: UploadOutcome): Response {
   const status = outcomeStatus(outcome);
   if (status === 201 || status === 207) {
-    return Response.json(outcome, { status });
+    return Response.json(outcome, { status, headers: retryAfterOf(outcome) });
   }
   const types = new Set(outcome.errors.map((error) => error.type));
   const [onlyType] = types;
   const code = types.size === 1 && onlyType ? onlyType.slice(PROBLEM_TYPE_BASE.length) : "bad-request";
   const detail =
     outcome.errors.length === 1 && outcome.errors[0] ? outcome.errors[0].detail : `None of the ${outcome.errors.length} files was stored.`;
-  const problem = new ProblemError(status === 413 ? 413 : status === 415 ? 415 : status === 422 ? 422 : 400, code as ProblemError["code"], detail, {
-    images: outcome.images,
-    errors: outcome.errors,
-  });
-  return problemResponse(problem);
+  const problem = new ProblemError(
+    status === 413 ? 413 : status === 415 ? 415 : status === 422 ? 422 : status === 429 ? 429 : 400,
+    code as ProblemError["code"],
+    detail,
+    { images: outcome.images, errors: outcome.errors },
+  );
+  return problemResponse(problem, undefined, retryAfterOf(outcome));
+}
+
+/** Retry-After when some file met a rate limit (the per-file 429 of a bulk upload). */
+function retryAfterOf(outcome: UploadOutcome): Record<string, string> {
+  return outcome.errors.some((error) => error.status === 429) ? { "retry-after": String(retryAfterSeconds(RATE_LIMIT_PERIOD_SECONDS)) } : {};
 }
 
 function parseListQuery(params: URLSearchParams): ImageListQuery {
@@ -184,10 +213,13 @@ function parseListQuery(params: URLSearchParams): ImageListQuery {
   const filenamePrefix = params.get("filename_prefix");
   const createdAfter = params.get("created_after");
   const createdBefore = params.get("created_before");
+  const sha256 = params.get("sha256");
+  if (sha256 !== null && !/^[0-9a-f]{64}$/i.test(sha256)) throw invalidParameter("sha256", "64 hexadecimal digits (the SHA-256 of the file's bytes)", sha256.slice(0, 80));
   return {
     limit,
     ...(cursorText ? { cursor: decodeCursor(cursorText) } : {}),
     ...(filenamePrefix ? { filenamePrefix } : {}),
+    ...(sha256 !== null ? { sha256: sha256.toLowerCase() } : {}),
     ...(metadata.length > 0 ? { metadata } : {}),
     ...(createdAfter ? { createdAfter: parseTime("created_after", createdAfter) } : {}),
     ...(createdBefore ? { createdBefore: parseTime("created_before", createdBefore) } : {}),

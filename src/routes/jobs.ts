@@ -7,6 +7,7 @@ import { images } from "../db/schema";
 import type { AppEnv } from "../env";
 import { invalidParameter, ProblemError } from "../errors";
 import { readJson } from "../http/json";
+import { docs } from "../http/openapi";
 import { checkOutboundUrl } from "../jobs/outbound";
 import { createJob, findJob, jobItemsOf, listJobs } from "../jobs/store";
 import { countStates, jobView } from "../jobs/view";
@@ -33,7 +34,7 @@ const createJobBody = z
   })
   .strict();
 
-jobRoutes.post("/jobs", async (c) => {
+jobRoutes.post("/jobs", docs.createJob(createJobBody), async (c) => {
   const tenant = tenantOf(c.var.principal);
   const body = await readJson(c, createJobBody);
   const limits = limitsFrom(c.env);
@@ -61,14 +62,14 @@ jobRoutes.post("/jobs", async (c) => {
   return c.json(jobView(job, items), 202, { location: `/v1/jobs/${job.id}` });
 });
 
-jobRoutes.get("/jobs/:id", async (c) => {
+jobRoutes.get("/jobs/:id", docs.getJob, async (c) => {
   const tenant = tenantOf(c.var.principal);
   const job = await findJob(c.var.db, tenant.id, c.req.param("id"));
   if (!job) throw new ProblemError(404, "not-found", "No job with this id.");
   return c.json(jobView(job, await jobItemsOf(c.var.db, job.id)));
 });
 
-jobRoutes.get("/jobs", async (c) => {
+jobRoutes.get("/jobs", docs.listJobs, async (c) => {
   const tenant = tenantOf(c.var.principal);
   const limitText = c.req.query("limit");
   const limit = limitText === undefined ? 20 : Number(limitText);

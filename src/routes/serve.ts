@@ -1,7 +1,9 @@
 import { Hono, type Context } from "hono";
+import { claimRendition, enforceRateLimit } from "../abuse/rate-limit";
 import { limitsFrom } from "../config";
 import type { AppEnv } from "../env";
 import { ProblemError } from "../errors";
+import { docs } from "../http/openapi";
 import { isImageId, tenantOfImage } from "../ids";
 import { originalCacheKey } from "../storage/cache";
 import { findVariant } from "../processing/variants";
@@ -25,7 +27,7 @@ export function imageSafetyHeaders(headers: Headers): void {
   headers.set("access-control-allow-origin", "*");
 }
 
-serveRoutes.get("/i/:id", async (c) => {
+serveRoutes.get("/i/:id", docs.serveImage, async (c) => {
   const id = c.req.param("id");
   if (!isImageId(id)) throw notFound();
   const url = new URL(c.req.url);
@@ -38,7 +40,7 @@ serveRoutes.get("/i/:id", async (c) => {
  * public presets they need no signature. Served through the same renditions as the
  * equivalent URL parameters.
  */
-serveRoutes.get("/i/:id/:variant", async (c) => {
+serveRoutes.get("/i/:id/:variant", docs.serveVariant, async (c) => {
   const id = c.req.param("id");
   if (!isImageId(id)) throw notFound();
   const url = new URL(c.req.url);
@@ -91,7 +93,22 @@ async function serveTransformed(
 
   let response = await cache.match(cacheKey);
   if (!response) {
-    const rendition = await renderTransform(c.env.IMAGES, renderLimitsFrom(limits), { imageId: id, options: parsed.options, canonical, accept }, cacheKeyPath);
+    // Abuse limits apply only when a render really runs (inside renderTransform, after the R2 lookup).
+    // Signed URLs, bare presets and variants are the tenant's own choices: exempt from the daily cap.
+    const bareUrlPreset = parsed.preset !== undefined && [...query.keys()].every((name) => name === "p");
+    const capped = !trust.signedByTenant && parsed.signature === undefined && !bareUrlPreset;
+    const rendition = await renderTransform(
+      c.env.IMAGES,
+      renderLimitsFrom(limits),
+      { imageId: id, options: parsed.options, canonical, accept },
+      cacheKeyPath,
+      {
+        beforeRender: async (renditionId) => {
+          await enforceRateLimit(c.env.RENDER_LIMITER, "render", tenantOfImage(id));
+          if (capped) await claimRendition(c.env.DB, id, renditionId, limits.maxRenditionsPerImagePerDay);
+        },
+      },
+    );
     const headers = imageHeaders(rendition.contentType, rendition.bytes, rendition.etag);
     if (rendition.timings) {
       headers.set("server-timing", rendition.timings.map(([step, ms]) => `${step};dur=${ms.toFixed(1)}`).join(", "));

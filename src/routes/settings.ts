@@ -9,6 +9,7 @@ import { tenants, type Preset, type Tenant } from "../db/schema";
 import type { AppEnv } from "../env";
 import { invalidParameter, ProblemError } from "../errors";
 import { readJson } from "../http/json";
+import { docs } from "../http/openapi";
 import { forgetTenantConfig, tenantConfig } from "../tenants/config";
 import { canonicalString, parseTransform } from "../transform/params";
 import { signTransform } from "../transform/signing";
@@ -19,11 +20,11 @@ export const settingsRoutes = new Hono<AppEnv>();
 const PRESET_NAME = /^[a-z0-9_-]{1,64}$/;
 
 /** The tenant's settings, with the webhook secret its receivers verify signatures with. */
-settingsRoutes.get("/tenant", (c) => c.json(tenantView(tenantOf(c.var.principal))));
+settingsRoutes.get("/tenant", docs.getTenant, (c) => c.json(tenantView(tenantOf(c.var.principal))));
 
 const tenantPatch = z.object({ requireSignedUrls: z.boolean() }).strict();
 
-settingsRoutes.patch("/tenant", async (c) => {
+settingsRoutes.patch("/tenant", docs.patchTenant(tenantPatch), async (c) => {
   const tenant = tenantOf(c.var.principal);
   const body = await readJson(c, tenantPatch);
   const rows = await c.var.db.update(tenants).set({ requireSignedUrls: body.requireSignedUrls }).where(eq(tenants.id, tenant.id)).returning();
@@ -31,14 +32,14 @@ settingsRoutes.patch("/tenant", async (c) => {
   return c.json(tenantView(rows[0] ?? tenant));
 });
 
-settingsRoutes.get("/presets", async (c) => {
+settingsRoutes.get("/presets", docs.listPresets, async (c) => {
   const tenant = tenantOf(c.var.principal);
   return c.json({ presets: (await listPresets(c.var.db, tenant.id)).map(presetView) });
 });
 
 const presetBody = z.object({ params: z.string().max(2048), public: z.boolean().optional() }).strict();
 
-settingsRoutes.put("/presets/:name", async (c) => {
+settingsRoutes.put("/presets/:name", docs.putPreset(presetBody), async (c) => {
   const tenant = tenantOf(c.var.principal);
   const name = c.req.param("name");
   if (!PRESET_NAME.test(name)) throw invalidParameter("name", `a preset name matching ${PRESET_NAME.source}`, name);
@@ -54,7 +55,7 @@ settingsRoutes.put("/presets/:name", async (c) => {
   return c.json(presetView(preset));
 });
 
-settingsRoutes.delete("/presets/:name", async (c) => {
+settingsRoutes.delete("/presets/:name", docs.deletePreset, async (c) => {
   const tenant = tenantOf(c.var.principal);
   await deletePreset(c.var.db, tenant.id, c.req.param("name"));
   forgetTenantConfig(tenant.id);
@@ -72,7 +73,7 @@ const signBody = z
   .strict();
 
 /** Signs a transform URL with the tenant's secret; the secret itself never leaves the server. */
-settingsRoutes.post("/sign", async (c) => {
+settingsRoutes.post("/sign", docs.sign(signBody), async (c) => {
   const tenant = tenantOf(c.var.principal);
   const body = await readJson(c, signBody);
   if (!(await findImage(c.var.db, tenant.id, body.imageId))) throw new ProblemError(404, "not-found", "No image with this id.");

@@ -5,13 +5,14 @@ import type { ApiKey } from "../db/schema";
 import type { AppEnv } from "../env";
 import { ProblemError } from "../errors";
 import { readJson } from "../http/json";
+import { docs } from "../http/openapi";
 
 export const tenantRoutes = new Hono<AppEnv>();
 
 const createTenantBody = z.object({ name: z.string().trim().min(1).max(128) }).strict();
 const createKeyBody = z.object({ name: z.string().trim().min(1).max(128).optional(), tenantId: z.string().max(64).optional() }).strict();
 
-tenantRoutes.post("/tenants", async (c) => {
+tenantRoutes.post("/tenants", docs.createTenant(createTenantBody), async (c) => {
   if (c.var.principal.kind !== "admin") throw new ProblemError(403, "forbidden", "Creating tenants needs the admin key.");
   const body = await readJson(c, createTenantBody);
   const { tenant, key } = await createTenant(c.var.db, body.name);
@@ -24,7 +25,7 @@ tenantRoutes.post("/tenants", async (c) => {
   );
 });
 
-tenantRoutes.post("/keys", async (c) => {
+tenantRoutes.post("/keys", docs.createKey(createKeyBody), async (c) => {
   const body = await readJson(c, createKeyBody, { optional: true });
   const tenantId = keyTenant(c.var.principal, body.tenantId);
   const created = await createKey(c.var.db, tenantId, body.name ?? null).catch((error: unknown) => {
@@ -34,13 +35,13 @@ tenantRoutes.post("/keys", async (c) => {
   return c.json({ ...keyView(created.record), key: created.key }, 201);
 });
 
-tenantRoutes.get("/keys", async (c) => {
+tenantRoutes.get("/keys", docs.listKeys, async (c) => {
   const tenantId = keyTenant(c.var.principal, c.req.query("tenantId"));
   const keys = await listKeys(c.var.db, tenantId);
   return c.json({ keys: keys.map(keyView) });
 });
 
-tenantRoutes.delete("/keys/:id", async (c) => {
+tenantRoutes.delete("/keys/:id", docs.revokeKey, async (c) => {
   const tenantId = keyTenant(c.var.principal, c.req.query("tenantId"));
   const found = await revokeKey(c.var.db, tenantId, c.req.param("id"));
   if (!found) throw new ProblemError(404, "not-found", "No such key.");

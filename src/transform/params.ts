@@ -624,3 +624,21 @@ function quote(raw: string): string {
   const escaped = cut.replace(/[^\x20-\x7e]|["\\<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   return `"${escaped}"${cut.length < raw.length ? "..." : ""}`;
 }
+
+// ---------------------------------------------------------------------------------------------
+// For the API reference (src/http/openapi.ts): the names and words above, so the docs cannot drift.
+
+/** Every query parameter an image URL accepts: the transforms, then `p`, `sig` and `exp`. */
+export type TransformQueryName = TransformParam | (typeof PASSTHROUGH)[number];
+
+export const TRANSFORM_QUERY_NAMES: readonly TransformQueryName[] = [...(Object.keys(PARAMS) as TransformParam[]), ...PASSTHROUGH];
+
+/** The accepted words of the enumerated parameters (`g` also takes a focal point `XxY`). */
+export const TRANSFORM_CHOICES = {
+  fit: Object.keys(FITS),
+  g: [...Object.keys(NAMED_POINTS), "auto"],
+  rot: Object.keys(ROTATIONS),
+  flip: Object.keys(FLIPS),
+  fmt: Object.keys(FORMATS),
+  wm_pos: Object.keys(WATERMARK_POSITIONS),
+} as const satisfies Partial<Record<TransformParam, readonly string[]>>;

@@ -2,7 +2,7 @@ import type { Limits } from "../config";
 import { ProblemError } from "../errors";
 import { hex, tenantOfImage } from "../ids";
 import { CONTENT_TYPES, type ImageFormat, type OutputFormat } from "../images/format";
-import { runPipeline, type SourceImage } from "../pipeline";
+import { DEFAULT_MAX_FULL_DECODE_PIXELS, runPipeline, type SourceImage } from "../pipeline";
 import { DERIVED_CACHE_KEY_META } from "../storage/cache";
 import { imagePrefix, originalKey } from "../storage/objects";
 import type { AcceptClass } from "./negotiate";
@@ -58,12 +58,26 @@ export async function renditionId(request: Pick<RenderRequest, "canonical" | "ac
   return hex(digest).slice(0, 32);
 }
 
+export interface RenderHooks {
+  /**
+   * Called when the pipeline is about to run (no stored rendition, the original exists), with
+   * the rendition id: abuse limits throw here, so cache and R2 hits never count.
+   */
+  readonly beforeRender?: (renditionId: string) => Promise<void>;
+}
+
 /**
  * Produces one rendition: reuses the stored one in R2 when another location or an earlier
  * cache made it, else decodes the original, runs the pipeline and stores the result. The
  * same function serves URL transforms and (later) stored variants and queue jobs.
  */
-export async function renderTransform(bucket: R2Bucket, limits: RenderLimits, request: RenderRequest, cacheKeyPath: string): Promise<Rendition> {
+export async function renderTransform(
+  bucket: R2Bucket,
+  limits: RenderLimits,
+  request: RenderRequest,
+  cacheKeyPath: string,
+  hooks: RenderHooks = {},
+): Promise<Rendition> {
   const id = await renditionId(request);
   const key = renditionKey(request.imageId, id);
   const etag = `"${request.imageId}-${id}"`;
@@ -85,6 +99,7 @@ export async function renderTransform(bucket: R2Bucket, limits: RenderLimits, re
   const tenantId = tenantOfImage(request.imageId);
   const source = await loadSource(bucket, originalKey(tenantId, request.imageId), limits);
   if (!source) throw new ProblemError(404, "not-found", "No image with this id.");
+  await hooks.beforeRender?.(id);
 
   const timings: Array<readonly [string, number]> = [];
   const result = await runPipeline(source, request.options, {
@@ -135,6 +150,18 @@ export async function loadSource(bucket: R2Bucket, key: string, limits: RenderLi
       "image-too-large",
       `The source image is ${width}x${height}; transforms handle up to ${limits.maxSourcePixels} pixels. The original is still served without parameters.`,
       { width, height, maxSourcePixels: limits.maxSourcePixels },
+    );
+  }
+  // Only JPEG shrinks on load: any other format decodes at full size, which must fit the
+  // isolate (the decode step checks JPEGs from their headers, and everything again).
+  const format = object.customMetadata?.["format"];
+  if (format !== "jpeg" && width * height > DEFAULT_MAX_FULL_DECODE_PIXELS) {
+    await object.body.cancel();
+    throw new ProblemError(
+      422,
+      "image-too-large",
+      `The source image is ${width}x${height} ${String(format).toUpperCase()}; transforms decode at most ${DEFAULT_MAX_FULL_DECODE_PIXELS} pixels of formats that cannot shrink on load. The original is still served without parameters.`,
+      { width, height, maxDecodePixels: DEFAULT_MAX_FULL_DECODE_PIXELS },
     );
   }
   return {

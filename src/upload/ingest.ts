@@ -18,6 +18,13 @@ export interface IngestDeps {
   readonly bucket: R2Bucket;
   readonly limits: Limits;
   readonly now?: () => number;
+  /** Called once per file after its header was probed, before anything is stored (per-file abuse limits). */
+  readonly beforeStore?: () => Promise<void>;
+  /**
+   * Runs work after the response (ctx.waitUntil). When given, the placeholder is made there,
+   * so uploads are not slowed by a decode; the image's `placeholder` is null until it is done.
+   */
+  readonly background?: (task: Promise<unknown>) => void;
 }
 
 export interface IncomingFile {
@@ -43,6 +50,7 @@ export async function ingestImage(deps: IngestDeps, tenantId: string, file: Inco
     const head = await readHead(reader, PROBE_WINDOW_BYTES);
     const probe = probeImage(head);
     checkInputLimits(probe, deps.limits);
+    await deps.beforeStore?.();
 
     const id = newImageId(tenantId);
     key = originalKey(tenantId, id);
@@ -82,8 +90,12 @@ export async function ingestImage(deps: IngestDeps, tenantId: string, file: Inco
       await deps.bucket.delete(key);
       return { row: result.row, duplicate: true };
     }
-    const placeholder = await makePlaceholder(deps.db, deps.bucket, renderLimitsFrom(deps.limits), result.row);
-    return { row: { ...result.row, placeholder }, duplicate: false };
+    const placeholder = makePlaceholder(deps.db, deps.bucket, renderLimitsFrom(deps.limits), result.row);
+    if (deps.background) {
+      deps.background(placeholder);
+      return { row: result.row, duplicate: false };
+    }
+    return { row: { ...result.row, placeholder: await placeholder }, duplicate: false };
   } catch (error) {
     await reader.cancel().catch(() => undefined);
     if (key !== undefined) await deps.bucket.delete(key).catch(() => undefined);

@@ -111,7 +111,7 @@ describe("upload and serve", () => {
     expect(image.url).toBe(`http://img.test/i/${image.id}`);
     expect(image.sha256).toBe(await sha256(aero));
     // A ThumbHash placeholder of the right aspect ratio, for the web app to show while loading.
-    const placeholder = (image as unknown as { placeholder: string }).placeholder;
+    const placeholder = await placeholderOf(image.id);
     const preview = thumbHashToRGBA(Uint8Array.from(atob(placeholder), (char) => char.charCodeAt(0)));
     expect(Math.abs(preview.w / preview.h - 640 / 480)).toBeLessThan(0.1);
 
@@ -310,6 +310,15 @@ describe("listing and management", () => {
     const future = await (await call(`/v1/images?created_after=${Date.now() + 60_000}`, { key: fresh.key })).json<{ images: unknown[] }>();
     expect(future.images).toHaveLength(0);
 
+    // sha256: "does the tenant have these bytes?" (the CLI's resume check); exact match, hex in any case.
+    const bytes = await loadFixture("pngsuite-basn0g04.png");
+    const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const byHash = await (await call(`/v1/images?sha256=${digest.toUpperCase()}`, { key: fresh.key })).json<{ images: Array<{ filename: string; sha256: string }> }>();
+    expect(byHash.images.map((image) => [image.filename, image.sha256])).toEqual([["basn0g04.png", digest]]);
+    const elsewhere = await (await call(`/v1/images?sha256=${digest}`, { key: tenant.key })).json<{ images: unknown[] }>();
+    expect(elsewhere.images).toHaveLength(0);
+    await expectProblem(await call("/v1/images?sha256=abc", { key: fresh.key }), 400, "invalid-parameter");
+
     await expectProblem(await call("/v1/images?limit=0", { key: fresh.key }), 400, "invalid-parameter");
     await expectProblem(await call("/v1/images?cursor=@@@", { key: fresh.key }), 400, "invalid-parameter");
     await expectProblem(await call("/v1/images?sort=asc", { key: fresh.key }), 400, "unknown-parameter");
@@ -361,6 +370,16 @@ describe("routing", () => {
     await expectProblem(await call(`/i/${"a".repeat(24)}`, { method: "POST" }), 405, "method-not-allowed");
   });
 });
+
+/** Placeholders are made after the upload answers: wait for it. */
+async function placeholderOf(id: string): Promise<string> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const image = await (await call(`/v1/images/${id}`, { key: tenant.key })).json<{ placeholder: string | null }>();
+    if (image.placeholder) return image.placeholder;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no placeholder for ${id}`);
+}
 
 async function sha256(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));

@@ -420,6 +420,31 @@ describe("specific structures", () => {
     }
   });
 
+  it("PNG: a critical chunk whose CRC does not match (damaged image data) is refused, in any chunking", async () => {
+    // PngSuite's own broken files: a wrong IDAT checksum, a wrong IHDR checksum.
+    for (const name of ["pngsuite-xcsn0g01.png", "pngsuite-xhdn0g08.png"]) {
+      const problem = expectTruncated("png", [await loadFixture(name)], name);
+      expect(problem.detail).toContain("CRC does not match");
+    }
+    // One bit flipped inside IDAT's data of a valid file (what the fuzzer found being accepted).
+    const file = await loadFixture("png-alpha-opencv-logo.png");
+    const idat = findChunk(file, "IDAT");
+    const damaged = file.slice();
+    damaged[idat + 8 + 10] = (damaged[idat + 8 + 10] ?? 0) ^ 0x10;
+    expect(expectTruncated("png", [damaged], "bit flip").detail).toContain("IDAT chunk is damaged");
+    expectTruncated("png", byteByByte(damaged), "bit flip, byte by byte");
+    expectWhole("png", byteByByte(file), "intact, byte by byte");
+  });
+
+  it("PNG: an ancillary chunk with a wrong CRC passes (decoders skip it too)", async () => {
+    const file = await loadFixture("gen-icc.png");
+    const iccp = findChunk(file, "iCCP");
+    const length = ((file[iccp] ?? 0) << 24) | ((file[iccp + 1] ?? 0) << 16) | ((file[iccp + 2] ?? 0) << 8) | (file[iccp + 3] ?? 0);
+    const damaged = file.slice();
+    damaged[iccp + 8 + length] = (damaged[iccp + 8 + length] ?? 0) ^ 0xff; // first CRC byte
+    expectWhole("png", [damaged], "iCCP CRC");
+  });
+
   it("GIF: a block that is neither extension, image nor trailer is malformed", async () => {
     const file = await loadFixture("gen-1x1.gif");
     const broken = file.slice();
@@ -474,3 +499,13 @@ describe("specific structures", () => {
     expectWhole("avif", [toEnd], "mdat of size 0");
   });
 });
+
+/** Offset of the first chunk of this type (its length field). */
+function findChunk(png: Uint8Array, type: string): number {
+  for (let at = 8; at + 8 <= png.length; ) {
+    const length = ((png[at] ?? 0) << 24) | ((png[at + 1] ?? 0) << 16) | ((png[at + 2] ?? 0) << 8) | (png[at + 3] ?? 0);
+    if (String.fromCharCode(...png.subarray(at + 4, at + 8)) === type) return at;
+    at += 12 + length;
+  }
+  throw new Error(`no ${type} chunk`);
+}
