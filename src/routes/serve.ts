@@ -110,11 +110,13 @@ async function serveTransformed(
       },
     );
     const headers = imageHeaders(rendition.contentType, rendition.bytes, rendition.etag);
-    if (rendition.timings) {
-      headers.set("server-timing", rendition.timings.map(([step, ms]) => `${step};dur=${ms.toFixed(1)}`).join(", "));
-    }
     response = new Response(rendition.body, { headers });
     c.executionCtx.waitUntil(cache.put(cacheKey, response.clone()));
+    if (rendition.timings) {
+      // Only on the response that rendered: the cached copy must not claim this work again.
+      response = new Response(response.body, response);
+      response.headers.set("server-timing", rendition.timings.map(([step, ms]) => `${step};dur=${ms.toFixed(1)}`).join(", "));
+    }
   }
   if (accept) {
     // The Cache API key already names the negotiated class; browsers and CDNs need Vary.

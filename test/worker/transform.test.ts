@@ -48,6 +48,10 @@ describe("transform URLs", () => {
     const stored = await env.IMAGES.list({ prefix: `${tenant.tenantId}/${photo}/t/` });
     expect(stored.objects.length).toBeGreaterThanOrEqual(1);
 
+    // Only the response that rendered reports the pipeline's timings.
+    expect(first.response.headers.get("server-timing")).toMatch(/decode;dur=/);
+    expect(same.response.headers.get("server-timing")).toBeNull();
+
     const revalidated = await call(`/i/${photo}?w=320`, { headers: { "if-none-match": etag } });
     expect(revalidated.status).toBe(304);
   });
