@@ -11,6 +11,7 @@ import { ProblemError, problemResponse, toProblem } from "./errors";
 import { randomId } from "./ids";
 import { imageRoutes } from "./routes/images";
 import { jobRoutes } from "./routes/jobs";
+import { usageRoutes } from "./routes/usage";
 import { serveRoutes } from "./routes/serve";
 import { settingsRoutes } from "./routes/settings";
 import { tenantRoutes } from "./routes/tenants";
@@ -50,6 +51,7 @@ api.route("/", tenantRoutes);
 api.route("/", imageRoutes);
 api.route("/", settingsRoutes);
 api.route("/", jobRoutes);
+api.route("/", usageRoutes);
 app.route("/v1", api);
 app.route("/", serveRoutes);
 app.route("/", docsRoutes(app));
@@ -67,6 +69,7 @@ const ALLOWED_METHODS: ReadonlyArray<readonly [string, string]> = [
   ["/v1/sign", "POST"],
   ["/v1/jobs", "GET, HEAD, POST"],
   ["/v1/jobs/:id", "GET, HEAD"],
+  ["/v1/usage", "GET, HEAD"],
   ["/i/:id", "GET, HEAD"],
   ["/i/:id/:variant", "GET, HEAD"],
   ["/openapi.json", "GET, HEAD"],

@@ -170,3 +170,16 @@ export const renditionDays = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.imageId, t.day, t.renditionId] })],
 );
+
+/** Transforms per tenant per UTC day, flushed from isolate counters (approximate: see src/usage/counters.ts). */
+export const usageDaily = sqliteTable(
+  "usage_daily",
+  {
+    tenantId: text("tenant_id").notNull(),
+    /** UTC day as YYYY-MM-DD. */
+    day: text("day").notNull(),
+    transformsServed: integer("transforms_served").notNull().default(0),
+    transformsRendered: integer("transforms_rendered").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.day] })],
+);

@@ -152,6 +152,16 @@ const TenantCreatedSchema = z
 
 const ImageListSchema = z.object({ images: z.array(ImageSchema), nextCursor: z.string().nullable() }).meta({ id: "ImageList" });
 const JobListSchema = z.object({ jobs: z.array(JobSchema), nextCursor: z.string().nullable() }).meta({ id: "JobList" });
+
+const TransformCountsSchema = z.object({ served: z.number().int(), rendered: z.number().int() });
+const UsageSchema = z
+  .object({
+    images: z.number().int(),
+    variants: z.number().int(),
+    bytesStored: z.object({ originals: z.number().int(), variants: z.number().int() }),
+    transforms: z.object({ today: TransformCountsSchema, last30Days: TransformCountsSchema }),
+  })
+  .meta({ id: "Usage", description: "Transform counts are flushed from isolate memory every 10 s: a close lower bound." });
 const KeyListSchema = z.object({ keys: z.array(KeySchema) }).meta({ id: "KeyList" });
 const PresetListSchema = z.object({ presets: z.array(PresetSchema) }).meta({ id: "PresetList" });
 const SignedUrlSchema = z
@@ -477,6 +487,11 @@ export const docs = {
     operationId: "getJob",
     summary: "A job, with per-image results",
     responses: { 200: json("The job", JobSchema), 404: NOT_FOUND },
+  }),
+  getUsage: v1("Tenant", {
+    operationId: "getUsage",
+    summary: "The tenant's images, bytes stored and transforms served (today and the last 30 days)",
+    responses: { 200: json("Usage", UsageSchema) },
   }),
   listJobs: v1("Jobs", {
     operationId: "listJobs",

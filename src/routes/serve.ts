@@ -8,6 +8,7 @@ import { isImageId, tenantOfImage } from "../ids";
 import { originalCacheKey } from "../storage/cache";
 import { findVariant } from "../processing/variants";
 import { originalKey } from "../storage/objects";
+import { countTransform, flushUsage } from "../usage/counters";
 import { tenantConfig, type TenantConfig } from "../tenants/config";
 import { acceptClass } from "../transform/negotiate";
 import { canonicalString, parseTransform, type ParsedTransform } from "../transform/params";
@@ -92,6 +93,7 @@ async function serveTransformed(
   const cache = caches.default;
 
   let response = await cache.match(cacheKey);
+  let rendered = false;
   if (!response) {
     // Abuse limits apply only when a render really runs (inside renderTransform, after the R2 lookup).
     // Signed URLs, bare presets and variants are the tenant's own choices: exempt from the daily cap.
@@ -112,6 +114,7 @@ async function serveTransformed(
     const headers = imageHeaders(rendition.contentType, rendition.bytes, rendition.etag);
     response = new Response(rendition.body, { headers });
     c.executionCtx.waitUntil(cache.put(cacheKey, response.clone()));
+    rendered = rendition.rendered;
     if (rendition.timings) {
       // Only on the response that rendered: the cached copy must not claim this work again.
       response = new Response(response.body, response);
@@ -123,6 +126,8 @@ async function serveTransformed(
     response = new Response(response.body, response);
     response.headers.set("vary", "Accept");
   }
+  countTransform(tenantOfImage(id), rendered);
+  c.executionCtx.waitUntil(flushUsage(c.var.db));
   return conditional(c.req.raw, response);
 }
 

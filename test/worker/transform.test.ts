@@ -171,6 +171,23 @@ describe("transform URLs", () => {
     await expectProblem(await call(`/i/${photo}?w=100&wm=${body.images[0]!.id}`), 400);
   });
 
+  it("reports usage: images, bytes stored and transforms served and rendered", async () => {
+    const fresh = await createTenant("usage");
+    const { body } = await upload(fresh.key, [{ name: "file", bytes: await loadFixture("pngsuite-basn2c08.png"), filename: "u.png" }]);
+    const id = body.images[0]!.id;
+    await image(`/i/${id}?w=10`);
+    await image(`/i/${id}?w=10`); // served from the cache: counted as served, not rendered
+    await image(`/i/${id}?w=12`);
+    const usage = await (await call("/v1/usage", { key: fresh.key })).json<{
+      images: number;
+      bytesStored: { originals: number };
+      transforms: { today: { served: number; rendered: number } };
+    }>();
+    expect(usage.images).toBe(1);
+    expect(usage.bytesStored.originals).toBe(body.images[0]!.bytes);
+    expect(usage.transforms.today).toEqual({ served: 3, rendered: 2 });
+  });
+
   it("removes renditions and their cache entries with the image", async () => {
     const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadFixture("pngsuite-basn2c08.png"), filename: "d.png" }]);
     const id = body.images[0]!.id;
