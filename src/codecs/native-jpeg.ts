@@ -45,6 +45,8 @@ export interface NativeJpegDecodeOptions {
    * like browsers) instead of failing with 422. Default false.
    */
   readonly allowCorrupt?: boolean;
+  /** CMYK/YCCK only: ink amounts C, M, Y, K in the R, G, B, A bytes (see NativeDecodeOptions). */
+  readonly rawCmyk?: boolean;
 }
 
 export interface NativeJpeg {

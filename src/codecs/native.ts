@@ -39,6 +39,18 @@ export interface NativeJpegProbe {
   readonly reason?: string;
 }
 
+export interface NativeDecodeOptions {
+  /** Tolerate corrupt or truncated entropy data (default false: 422). */
+  readonly allowCorrupt?: boolean;
+  /**
+   * CMYK and YCCK files only: output the ink amounts C, M, Y, K (0 = no ink; Adobe's inverted
+   * storage undone, YCCK converted to CMYK) in the R, G, B, A bytes instead of naive RGB, for
+   * conversion through a CMYK profile (applyCmykTransform in src/images/icc.ts). Ignored for
+   * 1- and 3-component files.
+   */
+  readonly rawCmyk?: boolean;
+}
+
 export interface NativeDecoded extends RgbaImage {
   /** False when corrupt or truncated entropy data was tolerated (`allowCorrupt`). */
   readonly complete: boolean;
@@ -67,7 +79,7 @@ export interface NativeSession {
   /** Copies the file in and reads its headers (kept for `decodeJpeg`). */
   probeJpeg(bytes: Uint8Array): NativeJpegProbe;
   /** Decodes the file given to `probeJpeg` at 1/2^shift; the pixels stay in session memory. */
-  decodeJpeg(shift: ScaleShift, options?: { readonly allowCorrupt?: boolean }): NativeDecoded;
+  decodeJpeg(shift: ScaleShift, options?: NativeDecodeOptions): NativeDecoded;
   /** Resamples `image` (resident or not); the result is a JS copy of output size. */
   resize(image: RgbaImage, request: NativeResizeRequest): RgbaImage;
   /** True when `image.data` lies in this session's memory. */
@@ -116,6 +128,7 @@ const ER_NO_MEMORY = -5;
 const ER_CORRUPT_DATA = -6;
 const ER_TOO_LARGE = -7;
 const FLAG_STRICT = 1;
+const FLAG_RAW_CMYK = 2;
 
 const COLORS: readonly NativeJpegColor[] = ["gray", "ycbcr", "rgb", "cmyk", "ycck"];
 
@@ -224,7 +237,7 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           const x = live();
           if (!Number.isInteger(shift) || shift < 0 || shift > 3) throw new RangeError(`scaleShift ${shift}`);
           if (file.len === 0) throw new Error("decodeJpeg before probeJpeg");
-          const out = x.jpeg_decode(file.ptr, file.len, shift, options.allowCorrupt === true ? 0 : FLAG_STRICT);
+          const out = x.jpeg_decode(file.ptr, file.len, shift, (options.allowCorrupt === true ? 0 : FLAG_STRICT) | (options.rawCmyk === true ? FLAG_RAW_CMYK : 0));
           const status = x.jpeg_status();
           if (out === 0 || (status !== ST_OK && status !== ST_WARN_CORRUPT)) {
             throw jpegStatusError(status === ST_OK ? ER_CORRUPT_DATA : status);

@@ -22,10 +22,14 @@
  * profile's matrix maps its white to PCS D50, which is sRGB white; the white point tag (`wtpt`)
  * is only reported. Colours outside sRGB are clipped per channel.
  *
+ * 4. CMYK/YCCK JPEGs (section 4): the A2B0 (else A2B1) table of the CMYK profile, lut8 `mft1`,
+ *    lut16 `mft2` or lutAtoB `mAB `, with a Lab or XYZ PCS; libvips' default CMYK profile when
+ *    the file has none, as sharp does. Applied by the decoders to the ink amounts (see
+ *    ../pipeline/steps/decode.ts), not by the colour step. Perceptual intent as sharp asks
+ *    for, which lcms2 turns into black point compensation for these v2 output profiles.
+ *
  * Not converted (the pixels stay as decoded, i.e. are taken as sRGB):
- * - CMYK profiles: the decoders already turned CMYK into RGB with the naive formula, so a CMYK
- *   profile no longer describes the pixels (and converting through CMYK LUTs is out of scope);
- * - LUT-based profiles (only A2B0, no matrix/TRC), Lab PCS, and ICC v5 (iccMAX). A profile with
+ * - LUT-based RGB profiles (only A2B0, no matrix/TRC), Lab PCS, and ICC v5 (iccMAX). A profile with
  *   both A2B0 and matrix/TRC is converted with its matrix/TRC;
  * - GIF (no ICC support), PNG gAMA/cHRM without iCCP, AVIF nclx other than the above.
  *
@@ -656,7 +660,7 @@ export function srgbTransform(profile: IccProfile): ColourTransform | undefined 
     }
     return moved ? { kind: "gray", table } : undefined;
   }
-  // CMYK (already made RGB by the decoders), LUT-based and other profiles: left as decoded.
+  // CMYK (converted by the decoders, see jpegCmykTransform), LUT-based and other profiles: left as decoded.
   return undefined;
 }
 
@@ -768,6 +772,419 @@ export async function sourceColourTransform(bytes: Uint8Array, format: ImageForm
     if (icc === undefined) return undefined;
     const profile = parseIccProfile(icc);
     return profile === undefined ? undefined : srgbTransform(profile);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. CMYK through a LUT-based profile (A2B0)
+
+/**
+ * A device -> PCS LUT of a CMYK profile (A2B0 of type lut8 `mft1`, lut16 `mft2` or lutAtoB
+ * `mAB `), everything normalised to [0, 1]. Evaluation: input curves, CLUT (multilinear),
+ * output curves ("M" curves, matrix and "B" curves for mAB), then the PCS decoding.
+ */
+export interface CmykLut {
+  readonly type: "mft1" | "mft2" | "mAB ";
+  readonly pcs: "Lab " | "XYZ ";
+  /** Per input channel; undefined = identity. */
+  readonly inputCurves: readonly (ToneCurve | undefined)[];
+  readonly grid: readonly number[];
+  /** grid[0] x ... x grid[3] nodes (first input varies slowest), `outputs` values each, in [0, 1]. */
+  readonly clut: Float32Array;
+  readonly outputs: 3;
+  readonly mCurves?: readonly (ToneCurve | undefined)[];
+  /** mAB: 3x3 + offset (12 values), applied after the M curves. */
+  readonly matrix?: readonly number[];
+  readonly outputCurves: readonly (ToneCurve | undefined)[];
+}
+
+const MAX_CLUT_VALUES = 1 << 22;
+
+/** The A2B0 (else A2B1) LUT of a CMYK profile with a Lab or XYZ PCS; undefined when absent or malformed. */
+export function parseCmykLut(bytes: Uint8Array): CmykLut | undefined {
+  try {
+    if (bytes.length < 132 || ascii(bytes, 36, 4) !== "acsp" || ascii(bytes, 16, 4) !== "CMYK") return undefined;
+    const pcs = ascii(bytes, 20, 4);
+    if (pcs !== "Lab " && pcs !== "XYZ ") return undefined;
+    const declared = u32be(bytes, 0);
+    const size = declared >= 132 && declared < bytes.length ? declared : bytes.length;
+    const tagCount = u32be(bytes, 128);
+    if (tagCount > MAX_TAGS || 132 + tagCount * 12 > size) return undefined;
+    const tags = new Map<string, Uint8Array>();
+    for (let i = 0; i < tagCount; i++) {
+      const at = 132 + i * 12;
+      const offset = u32be(bytes, at + 4);
+      const length = u32be(bytes, at + 8);
+      if (offset < 128 || length < 8 || offset > size || length > size - offset) continue;
+      const signature = ascii(bytes, at, 4);
+      if (!tags.has(signature)) tags.set(signature, bytes.subarray(offset, offset + length));
+    }
+    for (const signature of ["A2B0", "A2B1"]) {
+      const t = tags.get(signature);
+      const lut = t === undefined ? undefined : lutTag(t, pcs);
+      if (lut !== undefined) return lut;
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function lutTag(t: Uint8Array, pcs: "Lab " | "XYZ "): CmykLut | undefined {
+  const type = ascii(t, 0, 4);
+  if (type === "mft1" || type === "mft2") {
+    if (t.length < 52) return undefined;
+    const inputs = t[8]!;
+    const outputs = t[9]!;
+    const g = t[10]!;
+    if (inputs !== 4 || outputs !== 3 || g < 2) return undefined;
+    const wide = type === "mft2";
+    const inEntries = wide ? u16be(t, 48) : 256;
+    const outEntries = wide ? u16be(t, 50) : 256;
+    if (inEntries < 2 || inEntries > 4096 || outEntries < 2 || outEntries > 4096) return undefined;
+    const w = wide ? 2 : 1;
+    let at = wide ? 52 : 48;
+    const nodes = g ** inputs;
+    if (nodes * outputs > MAX_CLUT_VALUES) return undefined;
+    const need = at + w * (inputs * inEntries + nodes * outputs + outputs * outEntries);
+    if (t.length < need) return undefined;
+    const read = (o: number): number => (wide ? u16be(t, o) : t[o]! * 257);
+    const table = (n: number): ToneCurve => {
+      const v = new Uint16Array(n);
+      for (let i = 0; i < n; i++) v[i] = read(at + w * i);
+      at += w * n;
+      return { type: "table", table: v };
+    };
+    const inputCurves: ToneCurve[] = [];
+    for (let c = 0; c < inputs; c++) inputCurves.push(table(inEntries));
+    const clut = new Float32Array(nodes * outputs);
+    for (let i = 0; i < clut.length; i++) clut[i] = read(at + w * i) / 65535;
+    at += w * clut.length;
+    const outputCurves: ToneCurve[] = [];
+    for (let c = 0; c < outputs; c++) outputCurves.push(table(outEntries));
+    // The 3x3 matrix of mft1/mft2 applies only to XYZ input: ignored for CMYK.
+    return { type, pcs, inputCurves, grid: [g, g, g, g], clut, outputs: 3, outputCurves };
+  }
+  if (type === "mAB ") {
+    if (t.length < 32 || t[8] !== 4 || t[9] !== 3) return undefined;
+    const offB = u32be(t, 12);
+    const offMatrix = u32be(t, 16);
+    const offM = u32be(t, 20);
+    const offClut = u32be(t, 24);
+    const offA = u32be(t, 28);
+    if (offA === 0 || offClut === 0 || offB === 0) return undefined; // 4 -> 3 needs A curves and a CLUT
+    const inputCurves = curveSequence(t, offA, 4);
+    const outputCurves = curveSequence(t, offB, 3);
+    if (inputCurves === undefined || outputCurves === undefined) return undefined;
+    if (offClut + 20 > t.length) return undefined;
+    const grid: number[] = [];
+    for (let i = 0; i < 4; i++) grid.push(t[offClut + i]!);
+    if (grid.some((n) => n < 2)) return undefined;
+    const precision = t[offClut + 16];
+    if (precision !== 1 && precision !== 2) return undefined;
+    const nodes = grid[0]! * grid[1]! * grid[2]! * grid[3]!;
+    if (nodes * 3 > MAX_CLUT_VALUES || offClut + 20 + nodes * 3 * precision > t.length) return undefined;
+    const clut = new Float32Array(nodes * 3);
+    for (let i = 0; i < clut.length; i++) {
+      const o = offClut + 20 + precision * i;
+      clut[i] = precision === 2 ? u16be(t, o) / 65535 : t[o]! / 255;
+    }
+    let mCurves: readonly (ToneCurve | undefined)[] | undefined;
+    let matrix: number[] | undefined;
+    if (offM !== 0 && offMatrix !== 0) {
+      mCurves = curveSequence(t, offM, 3);
+      if (mCurves === undefined || offMatrix + 48 > t.length) return undefined;
+      matrix = [];
+      for (let i = 0; i < 12; i++) matrix.push(s15f16(t, offMatrix + 4 * i));
+      if (!matrix.every((v) => Number.isFinite(v))) return undefined;
+    }
+    return { type: "mAB ", pcs, inputCurves, grid, clut, outputs: 3, ...(mCurves !== undefined ? { mCurves } : {}), ...(matrix !== undefined ? { matrix } : {}), outputCurves };
+  }
+  return undefined;
+}
+
+/** `n` curv/para curves from `offset`, each padded to 4 bytes; undefined entries are identity. */
+function curveSequence(t: Uint8Array, offset: number, n: number): (ToneCurve | undefined)[] | undefined {
+  const out: (ToneCurve | undefined)[] = [];
+  let at = offset;
+  for (let i = 0; i < n; i++) {
+    if (at + 12 > t.length) return undefined;
+    const type = ascii(t, at, 4);
+    let length: number;
+    if (type === "curv") length = 12 + 2 * u32be(t, at + 8);
+    else if (type === "para") length = 12 + 4 * (PARAMETRIC_COUNTS[u16be(t, at + 8)] ?? 0);
+    else return undefined;
+    if (length > t.length - at) return undefined;
+    const curve = curveTag(t.subarray(at, at + length));
+    if (curve === undefined || !curveIsUsable(curve)) return undefined;
+    out.push(curve.type === "gamma" && curve.gamma === 1 ? undefined : curve);
+    at += (length + 3) & ~3;
+  }
+  return out;
+}
+
+/** Evaluates the LUT at ink values in [0, 1] (0 = no ink) -> PCS XYZ D50 (relative). */
+export function evaluateCmykLut(lut: CmykLut, ink: readonly number[], out: number[] = [0, 0, 0]): number[] {
+  const g = lut.grid;
+  const pos: number[] = [0, 0, 0, 0];
+  const base: number[] = [0, 0, 0, 0];
+  const stride: number[] = [0, 0, 0, 0];
+  let s = 3;
+  for (let d = 3; d >= 0; d--) {
+    stride[d] = s;
+    s *= g[d]!;
+  }
+  let origin = 0;
+  for (let d = 0; d < 4; d++) {
+    const curve = lut.inputCurves[d];
+    const x = curve === undefined ? clamp01(ink[d]!) : evaluateCurve(curve, clamp01(ink[d]!));
+    const p = x * (g[d]! - 1);
+    const i = Math.min(g[d]! - 2, Math.floor(p));
+    base[d] = i;
+    pos[d] = p - i;
+    origin += i * stride[d]!;
+  }
+  let v0 = 0;
+  let v1 = 0;
+  let v2 = 0;
+  for (let corner = 0; corner < 16; corner++) {
+    let w = 1;
+    let o = origin;
+    for (let d = 0; d < 4; d++) {
+      if (corner & (8 >> d)) {
+        w *= pos[d]!;
+        o += stride[d]!;
+      } else {
+        w *= 1 - pos[d]!;
+      }
+    }
+    if (w === 0) continue;
+    v0 += w * lut.clut[o]!;
+    v1 += w * lut.clut[o + 1]!;
+    v2 += w * lut.clut[o + 2]!;
+  }
+  const v = [v0, v1, v2];
+  for (let c = 0; c < 3; c++) {
+    const curve = lut.mCurves?.[c];
+    v[c] = curve === undefined ? clamp01(v[c]!) : evaluateCurve(curve, clamp01(v[c]!));
+  }
+  if (lut.matrix !== undefined) {
+    const m = lut.matrix;
+    const [a, b, c] = v as [number, number, number];
+    v[0] = m[0]! * a + m[1]! * b + m[2]! * c + m[9]!;
+    v[1] = m[3]! * a + m[4]! * b + m[5]! * c + m[10]!;
+    v[2] = m[6]! * a + m[7]! * b + m[8]! * c + m[11]!;
+  }
+  for (let c = 0; c < 3; c++) {
+    const curve = lut.outputCurves[c];
+    v[c] = curve === undefined ? clamp01(v[c]!) : evaluateCurve(curve, clamp01(v[c]!));
+  }
+  if (lut.pcs === "XYZ ") {
+    // u1Fixed15: 1.0 = 0x8000.
+    const k = 65535 / 32768;
+    out[0] = v[0]! * k;
+    out[1] = v[1]! * k;
+    out[2] = v[2]! * k;
+    return out;
+  }
+  // PCS Lab. lut16 (mft2) uses the legacy 16-bit encoding in v2 and v4 profiles alike
+  // (L* 100 = 0xFF00, a* b* 0 = 0x8000); lut8 and lutAtoB use the v4 one (L* 100 = 0xFFFF).
+  let L: number, a: number, b: number;
+  if (lut.type === "mft2") {
+    L = (v[0]! * 65535 * 100) / 0xff00;
+    a = (v[1]! * 65535) / 256 - 128;
+    b = (v[2]! * 65535) / 256 - 128;
+  } else {
+    L = v[0]! * 100;
+    a = v[1]! * 255 - 128;
+    b = v[2]! * 255 - 128;
+  }
+  const fy = (L + 16) / 116;
+  const finv = (f: number): number => (f > 6 / 29 ? f * f * f : 3 * (6 / 29) * (6 / 29) * (f - 4 / 29));
+  out[0] = D50[0] * finv(fy + a / 500);
+  out[1] = D50[1] * finv(fy);
+  out[2] = D50[2] * finv(fy - b / 200);
+  return out;
+}
+
+function clamp01(x: number): number {
+  return x > 0 ? (x < 1 ? x : 1) : 0;
+}
+
+/** Nodes per axis of the precomputed CMYK -> sRGB table. */
+export const CMYK_GRID = 17;
+
+/**
+ * CMYK (ink, 0 = none; as 8-bit C, M, Y, K in the RGBA slots) -> sRGB8: the profile's Lab (D50,
+ * black point compensated) precomputed on a CMYK_GRID^4 grid (3 floats per node, C slowest,
+ * K fastest); per pixel interpolated, then Lab -> XYZ -> linear sRGB, clipped and encoded.
+ */
+export interface CmykTransform {
+  readonly kind: "cmyk";
+  readonly table: Float32Array;
+}
+
+/** The table for a CMYK LUT: sRGB of each grid node (PCS -> XYZ D50 -> linear sRGB, clipped, encoded). */
+export function cmykTransformFromLut(lut: CmykLut): CmykTransform | undefined {
+  const G = CMYK_GRID;
+  const table = new Float32Array(G * G * G * G * 3);
+  const xyz = [0, 0, 0];
+  const ink = [0, 0, 0, 0];
+  // Black point compensation (as lcms, which sharp/libvips use with it): the profile's black
+  // (all inks at 100%, taken as neutral) maps to sRGB black, scaling XYZ towards the D50 white.
+  evaluateCmykLut(lut, [1, 1, 1, 1], xyz);
+  const blackY = xyz[1]! > 0 && xyz[1]! < 0.5 ? xyz[1]! : 0; // the neutral of that lightness
+  const scale = 1 / (1 - blackY);
+  let at = 0;
+  for (let c = 0; c < G; c++) {
+    ink[0] = c / (G - 1);
+    for (let mm = 0; mm < G; mm++) {
+      ink[1] = mm / (G - 1);
+      for (let y = 0; y < G; y++) {
+        ink[2] = y / (G - 1);
+        for (let k = 0; k < G; k++) {
+          ink[3] = k / (G - 1);
+          evaluateCmykLut(lut, ink, xyz);
+          // To Lab (D50) after the compensation: the table is interpolated in Lab, like the
+          // profile's own CLUT, and clipped to sRGB only per pixel.
+          const fx = labF(((xyz[0]! - blackY * D50[0]) * scale) / D50[0]);
+          const fy = labF(((xyz[1]! - blackY * D50[1]) * scale) / D50[1]);
+          const fz = labF(((xyz[2]! - blackY * D50[2]) * scale) / D50[2]);
+          const L = 116 * fy - 16;
+          const a = 500 * (fx - fy);
+          const b = 200 * (fy - fz);
+          if (!Number.isFinite(L) || !Number.isFinite(a) || !Number.isFinite(b)) return undefined;
+          table[at++] = L;
+          table[at++] = a;
+          table[at++] = b;
+        }
+      }
+    }
+  }
+  return { kind: "cmyk", table };
+}
+
+function labF(t: number): number {
+  return t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116;
+}
+
+/** Per 8-bit value: the lower grid node and the fraction towards the next. */
+let cmykAxis: { readonly node: Uint8Array; readonly frac: Float32Array } | undefined;
+
+function cmykAxisTables(): { readonly node: Uint8Array; readonly frac: Float32Array } {
+  if (cmykAxis === undefined) {
+    const node = new Uint8Array(256);
+    const frac = new Float32Array(256);
+    for (let v = 0; v < 256; v++) {
+      const p = (v * (CMYK_GRID - 1)) / 255;
+      const i = Math.min(CMYK_GRID - 2, Math.floor(p));
+      node[v] = i;
+      frac[v] = p - i;
+    }
+    cmykAxis = { node, frac };
+  }
+  return cmykAxis;
+}
+
+/**
+ * Converts pixels holding C, M, Y, K ink (0 = none) in the R, G, B, A slots to opaque sRGB
+ * RGBA in place: tetrahedral interpolation over C, M, Y in the two K slices around K, then
+ * linear in K (as lcms does for 4 inputs).
+ */
+export function applyCmykTransform(data: Uint8ClampedArray, transform: CmykTransform): void {
+  const t = transform.table;
+  const { node, frac } = cmykAxisTables();
+  const G = CMYK_GRID;
+  const sK = 3;
+  const sY = G * sK;
+  const sM = G * sY;
+  const sC = G * sM;
+  const n = data.length - (data.length % 4);
+  const enc = srgbEncodeTable();
+  const s = ENCODE_MAX;
+  // XYZ_D50_TO_SRGB with the D50 white folded in (Lab gives XYZ / white), scaled to table indices.
+  const x = XYZ_D50_TO_SRGB;
+  const m0 = x[0] * D50[0] * s, m1 = x[1] * D50[1] * s, m2 = x[2] * D50[2] * s;
+  const m3 = x[3] * D50[0] * s, m4 = x[4] * D50[1] * s, m5 = x[5] * D50[2] * s;
+  const m6 = x[6] * D50[0] * s, m7 = x[7] * D50[1] * s, m8 = x[8] * D50[2] * s;
+  for (let i = 0; i < n; i += 4) {
+    const c = data[i]!, m = data[i + 1]!, y = data[i + 2]!, k = data[i + 3]!;
+    const rx = frac[c]!, ry = frac[m]!, rz = frac[y]!, rk = frac[k]!;
+    const o = node[c]! * sC + node[m]! * sM + node[y]! * sY + node[k]! * sK;
+    // Tetrahedron: weights w0..w3 for vertices 0, a, b, 111 (offsets from o).
+    let a: number, b: number, w1: number, w2: number, w3: number, w0: number;
+    if (rx >= ry) {
+      if (ry >= rz) { a = sC; b = sC + sM; w0 = 1 - rx; w1 = rx - ry; w2 = ry - rz; w3 = rz; }
+      else if (rx >= rz) { a = sC; b = sC + sY; w0 = 1 - rx; w1 = rx - rz; w2 = rz - ry; w3 = ry; }
+      else { a = sY; b = sC + sY; w0 = 1 - rz; w1 = rz - rx; w2 = rx - ry; w3 = ry; }
+    } else if (rx >= rz) { a = sM; b = sC + sM; w0 = 1 - ry; w1 = ry - rx; w2 = rx - rz; w3 = rz; }
+    else if (ry >= rz) { a = sM; b = sM + sY; w0 = 1 - ry; w1 = ry - rz; w2 = rz - rx; w3 = rx; }
+    else { a = sY; b = sM + sY; w0 = 1 - rz; w1 = rz - ry; w2 = ry - rx; w3 = rx; }
+    const d = sC + sM + sY;
+    const kk = 1 - rk;
+    const p = o;
+    const q = o + sK;
+    const L = kk * (w0 * t[p]! + w1 * t[p + a]! + w2 * t[p + b]! + w3 * t[p + d]!) + rk * (w0 * t[q]! + w1 * t[q + a]! + w2 * t[q + b]! + w3 * t[q + d]!);
+    const A = kk * (w0 * t[p + 1]! + w1 * t[p + a + 1]! + w2 * t[p + b + 1]! + w3 * t[p + d + 1]!) + rk * (w0 * t[q + 1]! + w1 * t[q + a + 1]! + w2 * t[q + b + 1]! + w3 * t[q + d + 1]!);
+    const B = kk * (w0 * t[p + 2]! + w1 * t[p + a + 2]! + w2 * t[p + b + 2]! + w3 * t[p + d + 2]!) + rk * (w0 * t[q + 2]! + w1 * t[q + a + 2]! + w2 * t[q + b + 2]! + w3 * t[q + d + 2]!);
+    // Lab (D50) -> XYZ -> linear sRGB, scaled to encoding-table indices.
+    const fy = (L + 16) / 116;
+    const fx = fy + A / 500;
+    const fz = fy - B / 200;
+    const X = fx > 6 / 29 ? fx * fx * fx : (fx - 16 / 116) * (108 / 841);
+    const Y = fy > 6 / 29 ? fy * fy * fy : (fy - 16 / 116) * (108 / 841);
+    const Z = fz > 6 / 29 ? fz * fz * fz : (fz - 16 / 116) * (108 / 841);
+    const r = m0 * X + m1 * Y + m2 * Z + 0.5;
+    const g = m3 * X + m4 * Y + m5 * Z + 0.5;
+    const bl = m6 * X + m7 * Y + m8 * Z + 0.5;
+    data[i] = enc[r <= 0 ? 0 : r >= s ? s : r | 0]!;
+    data[i + 1] = enc[g <= 0 ? 0 : g >= s ? s : g | 0]!;
+    data[i + 2] = enc[bl <= 0 ? 0 : bl >= s ? s : bl | 0]!;
+    data[i + 3] = 255;
+  }
+}
+
+/** Transforms built per profile (keyed by a hash of its bytes); a few at most. */
+const cmykCache = new Map<string, CmykTransform | null>();
+const CMYK_CACHE_SIZE = 4;
+
+function profileKey(bytes: Uint8Array): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < bytes.length; i++) {
+    h1 = Math.imul(h1 ^ bytes[i]!, 0x01000193);
+    h2 = Math.imul(h2 ^ bytes[i]!, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+  return `${bytes.length}:${(h1 >>> 0).toString(16)}:${(h2 >>> 0).toString(16)}`;
+}
+
+/** The CMYK -> sRGB transform of a CMYK profile (cached); undefined when it has no usable A2B0/A2B1. */
+export function cmykTransformForProfile(profile: Uint8Array): CmykTransform | undefined {
+  try {
+    const key = profileKey(profile);
+    const known = cmykCache.get(key);
+    if (known !== undefined) return known ?? undefined;
+    const lut = parseCmykLut(profile);
+    const transform = lut === undefined ? undefined : cmykTransformFromLut(lut);
+    if (cmykCache.size >= CMYK_CACHE_SIZE) cmykCache.delete(cmykCache.keys().next().value!);
+    cmykCache.set(key, transform ?? null);
+    return transform;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The transform for a CMYK or YCCK JPEG through its embedded CMYK profile. Undefined when it
+ * has none or an unusable one: the decoders' standard inverted-CMYK formula stays. (libvips
+ * assumes a built-in default CMYK profile for untagged files; we ship no third-party profile.)
+ */
+export async function jpegCmykTransform(bytes: Uint8Array): Promise<CmykTransform | undefined> {
+  try {
+    const icc = jpegIccProfile(bytes);
+    return icc === undefined ? undefined : cmykTransformForProfile(icc);
   } catch {
     return undefined;
   }

@@ -1,18 +1,25 @@
 // Colour management: embedded ICC profiles (and AVIF nclx) are found in every container,
 // parsed, and the decoded pixels converted to sRGB by the pipeline's colour step; sRGB-tagged
-// and untagged images are left exactly as decoded; CMYK and LUT-based profiles are left alone.
+// and untagged images are left exactly as decoded; LUT-based RGB profiles are left alone. CMYK
+// and YCCK JPEGs are converted through their CMYK profile's A2B0 table (or libvips' default one).
 //
 // References: the published Adobe RGB (1998), Display P3 and sRGB matrices (D65, independent of
 // the module's D50 route), and lcms2 (sharp 0.35.5 / libvips 8.18.7, colour-managed decode of
 // the same PNGs, computed beforehand and written down below).
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { decode, encode } from "../../src/codecs";
 import type { RgbaImage } from "../../src/codecs/types";
 import type { ImageFormat } from "../../src/images/format";
+import { decodeNativeJpeg } from "../../src/codecs/native-jpeg";
 import {
+  applyCmykTransform,
   applyColourTransform,
   avifColour,
+  cmykTransformForProfile,
+  evaluateCmykLut,
+  jpegCmykTransform,
+  parseCmykLut,
   type ColourTransform,
   evaluateCurve,
   extractIccProfile,
@@ -224,6 +231,13 @@ function parsed(bytes: Uint8Array): IccProfile {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+
+/** The public-domain "Chemical proof" CMYK profile (A2B0 only), a test fixture (see test/fixtures/LICENSES.tsv). */
+let chemicalProof: Uint8Array;
+beforeAll(async () => {
+  chemicalProof = await loadFixture("cmyk-chemical-proof-a2b0.icc");
+});
 
 describe("extracting the embedded ICC profile", () => {
   it("JPEG: the APP2 profile of the Adobe RGB photo (also from its 4 KiB head)", async () => {
@@ -637,3 +651,136 @@ describe("the colour step in the pipeline", () => {
     expect(perMp).toBeLessThan(100); // generous: a regression guard, not a benchmark
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// CMYK through a CMYK profile (A2B0)
+
+/** Ink (0 = none) patches -> sRGB through libvips' default CMYK profile ("Chemical proof"), by
+ * lcms2 2.14 (CMYK_8 -> Lab float -> sRGB, perceptual intent: the route sharp/libvips take). */
+const CMYK_PATCHES: ReadonlyArray<readonly [ink: readonly [number, number, number, number], srgb: Rgb]> = [
+  [[0, 0, 0, 0], [255, 255, 255]], // paper white
+  [[0, 0, 0, 255], [18, 4, 23]], // 100% K
+  [[255, 0, 0, 0], [0, 153, 228]], // 100% C
+  [[0, 255, 0, 0], [234, 0, 130]], // 100% M
+  [[0, 0, 255, 0], [255, 240, 0]], // 100% Y
+  [[255, 255, 255, 255], [0, 0, 24]], // all inks
+  [[128, 64, 32, 16], [116, 146, 175]],
+  [[0, 255, 255, 0], [232, 0, 21]], // M + Y: red
+  [[0, 254, 254, 96], [157, 4, 23]], // the flower of jpeg-cmyk.jpg
+  [[2, 52, 197, 83], [175, 140, 57]],
+];
+
+function cmykPixels(inks: ReadonlyArray<readonly number[]>): Uint8ClampedArray {
+  return new Uint8ClampedArray(inks.flat());
+}
+
+describe("CMYK through a CMYK ICC profile", () => {
+  it("the default CMYK profile parses: A2B0 lut16 (mft2), 9-point grid, Lab PCS", () => {
+    const lut = parseCmykLut(chemicalProof);
+    expect(lut).toBeDefined();
+    expect([lut!.type, lut!.pcs, lut!.grid]).toEqual(["mft2", "Lab ", [9, 9, 9, 9]]);
+    // Relative colorimetric Lab of 100% K and of paper (lcms2: 14.68 3.98 -4.25; 100 0 0): the
+    // legacy 16-bit Lab encoding of lut16 (L* 100 = 0xFF00) decoded right.
+    const toLab = (xyz: readonly number[]): number[] => {
+      const f = (t: number): number => (t > 216 / 24389 ? Math.cbrt(t) : ((24389 / 27) * t + 16) / 116);
+      const fx = f(xyz[0]! / 0.9642), fy = f(xyz[1]!), fz = f(xyz[2]! / 0.8249);
+      return [116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)];
+    };
+    const k = toLab(evaluateCmykLut(lut!, [0, 0, 0, 1]));
+    const paper = toLab(evaluateCmykLut(lut!, [0, 0, 0, 0]));
+    [14.68, 3.98, -4.25].forEach((v, i) => expect(Math.abs(k[i]! - v)).toBeLessThan(0.05));
+    [100, 0, 0].forEach((v, i) => expect(Math.abs(paper[i]! - v)).toBeLessThan(0.05));
+  });
+
+  it("CMYK patches convert like lcms2 (within 2 levels): paper white, 100% K, C, M, Y, mixes", () => {
+    const transform = cmykTransformForProfile(chemicalProof);
+    expect(transform).toBeDefined();
+    const data = cmykPixels(CMYK_PATCHES.map(([ink]) => ink));
+    applyCmykTransform(data, transform!);
+    CMYK_PATCHES.forEach(([ink, expected], i) => {
+      expect(maxDiff([data[4 * i]!, data[4 * i + 1]!, data[4 * i + 2]!], expected), `ink ${ink.join(",")}`).toBeLessThanOrEqual(2);
+      expect(data[4 * i + 3]).toBe(255);
+    });
+  });
+
+  it("lut8 (mft1) with the 8-bit Lab encoding: a 2-point K ramp from white to black", () => {
+    // mft1: 4 in, 3 out, grid 2, identity matrix, identity 256-entry curves; CLUT: L* 100 where
+    // K = 0, L* 0 where K = 1 (a* = b* = 0 is 128), C, M, Y ignored.
+    const ramp = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const clut: number[] = [];
+    for (let node = 0; node < 16; node++) clut.push(node & 1 ? 0 : 255, 128, 128);
+    const matrix = concat(s15f16(1), s15f16(0), s15f16(0), s15f16(0), s15f16(1), s15f16(0), s15f16(0), s15f16(0), s15f16(1));
+    const mft1 = concat(latin1("mft1"), new Uint8Array(4), Uint8Array.of(4, 3, 2, 0), matrix, ...Array(4).fill(ramp), Uint8Array.from(clut), ramp, ramp, ramp);
+    const profile = buildProfile([["A2B0", mft1]], { space: "CMYK", pcs: "Lab ", version: 2 });
+    const transform = cmykTransformForProfile(profile);
+    expect(transform).toBeDefined();
+    const data = cmykPixels([[0, 0, 0, 0], [255, 255, 255, 255], [0, 0, 0, 128], [200, 100, 50, 128]]);
+    applyCmykTransform(data, transform!);
+    // K 128: L* 100 x 127/255 = 49.8 (Y 0.1826), sRGB 118.4.
+    const expected = [255, 255, 255, 255, 0, 0, 0, 255, 118.4, 118.4, 118.4, 255, 118.4, 118.4, 118.4, 255];
+    expected.forEach((v, i) => expect(Math.abs(data[i]! - v), `byte ${i}: ${data[i]}`).toBeLessThanOrEqual(1));
+  });
+
+  it("malformed or non-CMYK profiles give no transform and never throw", () => {
+    const good = chemicalProof;
+    expect(cmykTransformForProfile(good.subarray(0, 5000))).toBeUndefined(); // A2B0 cut off
+    expect(cmykTransformForProfile(new Uint8Array(200))).toBeUndefined();
+    expect(cmykTransformForProfile(buildProfile([["A2B0", new Uint8Array(32)]], { space: "CMYK", pcs: "Lab " }))).toBeUndefined();
+    expect(parseCmykLut(rgbProfile([...SRGB_TO_XYZ_D50], curvGamma(2.2)))).toBeUndefined();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: good.length }), (at, value, cut) => {
+        const bytes = good.slice(0, cut);
+        if (at < bytes.length) bytes[at] = value;
+        expect(() => parseCmykLut(bytes)).not.toThrow();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("the native decoder's raw CMYK output holds the ink amounts (Adobe inversion undone)", async () => {
+    const bytes = await loadFixture("jpeg-cmyk.jpg");
+    const image = decodeNativeJpeg(bytes, 0, { rawCmyk: true });
+    try {
+      const at = (x: number, y: number): number[] => [...image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 4)];
+      // sharp's CMYK samples of the file at these pixels.
+      expect(at(800, 500)).toEqual([0, 254, 254, 96]);
+      expect(at(10, 10)).toEqual([2, 52, 197, 83]);
+    } finally {
+      image.release();
+    }
+  });
+
+  it("a CMYK JPEG with an embedded CMYK profile is converted through it; an untagged one keeps the standard formula", async () => {
+    const untagged = await loadFixture("jpeg-cmyk.jpg");
+    expect(await jpegCmykTransform(untagged)).toBeUndefined();
+    const bytes = withIccSegment(untagged, chemicalProof);
+    expect(await jpegCmykTransform(bytes)).toBe(cmykTransformForProfile(chemicalProof));
+    for (const shrink of [undefined, { width: 400 }] as const) {
+      const out = shrink === undefined ? await decode(bytes, "jpeg") : await pipelinePixels(bytes, "jpeg", shrink);
+      const f = out.width / 1600;
+      const px = (x: number, y: number): Rgb => {
+        const i = (Math.round(y * f) * out.width + Math.round(x * f)) * 4;
+        return [out.data[i]!, out.data[i + 1]!, out.data[i + 2]!];
+      };
+      // lcms2 values of the ink there (perceptual intent with black point compensation).
+      expect(maxDiff(px(800, 500), [157, 4, 23])).toBeLessThanOrEqual(shrink === undefined ? 2 : 12);
+      expect(maxDiff(px(10, 10), [175, 140, 57])).toBeLessThanOrEqual(shrink === undefined ? 2 : 12);
+    }
+  });
+});
+
+/** The JPEG with an APP2 ICC_PROFILE segment (one chunk) right after SOI. */
+function withIccSegment(jpeg: Uint8Array, icc: Uint8Array): Uint8Array {
+  const header = new TextEncoder().encode("ICC_PROFILE\0");
+  const length = 2 + header.length + 2 + icc.length;
+  const segment = new Uint8Array(2 + length);
+  segment.set([0xff, 0xe2, length >> 8, length & 0xff]);
+  segment.set(header, 4);
+  segment.set([1, 1], 4 + header.length);
+  segment.set(icc, 6 + header.length);
+  const out = new Uint8Array(jpeg.length + segment.length);
+  out.set(jpeg.subarray(0, 2));
+  out.set(segment, 2);
+  out.set(jpeg.subarray(2), 2 + segment.length);
+  return out;
+}

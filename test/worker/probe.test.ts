@@ -252,6 +252,7 @@ function expectationFor(row: Row): Expectation {
     case "HTML":
       return { kind: "problem", status: 415, detail: /^HTML is not accepted/ };
     case "TEXT":
+    case "ICC": // a colour profile kept for the colour tests: not an image either
       return { kind: "problem", status: 415 };
     default:
       throw new Error(`LICENSES.tsv: unknown format ${row.format} for ${row.file}`);

@@ -181,6 +181,7 @@ static u8 *out;
 static int eobrun;
 static int last_group;                /* last MCU row decoded into the row buffers */
 static int strict;
+static int raw_cmyk; /* jpeg_decode flags bit 1 */
 static int scans;
 static u8 zmaps[4][64];               /* for kc = 1, 2, 4, 8 */
 
@@ -1051,6 +1052,11 @@ static void color_row(const u8 *const *rows, u8 *dst, int n) {
       c0 = Y[x]; c1 = Cb[x]; c2 = Cr[x];
     }
     int k = K[x];
+    if (raw_cmyk) {
+      /* ink amounts (0 = none: Adobe's inversion undone) C, M, Y, K in the R, G, B, A slots */
+      ((u32 *)dst)[x] = (u32)(255 - c0) | ((u32)(255 - c1) << 8) | ((u32)(255 - c2) << 16) | ((u32)(255 - k) << 24);
+      continue;
+    }
     /* Adobe stores CMYK inverted: the value is 255 - ink, so R = (255 - C)(255 - K) / 255 = c * k / 255 */
     int r = (c0 * k + 127) / 255, g = (c1 * k + 127) / 255, b = (c2 * k + 127) / 255;
     ((u32 *)dst)[x] = (u32)r | ((u32)g << 8) | ((u32)b << 16) | 0xFF000000u;
@@ -1448,11 +1454,14 @@ static void output_buffered(void) {
 
 /* ---------------------------------------------------------------- decode API */
 #define FLAG_STRICT 1
+#define FLAG_RAW_CMYK 2
 #define MAX_SCANS 300
 
 /**
  * Decode to RGBA8 at scale 1/2^shift (shift 0..3). flags bit 0: strict (corrupt or truncated
- * entropy data is an error instead of a warning). Returns the pixel pointer (out_width *
+ * entropy data is an error instead of a warning); bit 1: raw CMYK (4-component files only: the
+ * output holds the ink amounts C, M, Y, K, 0 = no ink, i.e. Adobe's inverted storage undone and
+ * YCCK converted to CMYK, in the R, G, B, A bytes, for colour management by the caller). Returns the pixel pointer (out_width *
  * out_height * 4 bytes, in this instance's memory) or 0; jpeg_status() tells why.
  */
 EXPORT(jpeg_decode) u8 *jpeg_decode(const u8 *data, u32 len, int shift, int flags) {
@@ -1462,6 +1471,7 @@ EXPORT(jpeg_decode) u8 *jpeg_decode(const u8 *data, u32 len, int shift, int flag
   if (shift < 0 || shift > 3) { status = ER_BAD_ARGUMENT; return 0; }
   if (ncomp < 1) { status = ER_BAD_HEADER; return 0; }
   strict = flags & FLAG_STRICT;
+  raw_cmyk = (flags & FLAG_RAW_CMYK) != 0;
   scale_shift = shift;
   setup_geometry();
   if ((u64)out_w * (u64)out_h > (1ull << 28)) { status = ER_TOO_LARGE; return 0; }

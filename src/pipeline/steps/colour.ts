@@ -4,7 +4,8 @@ import type { Step } from "../types";
 /**
  * Embedded colour profile -> sRGB, right after decoding. Outputs carry no profile and browsers
  * take untagged images as sRGB, so an Adobe RGB or Display P3 source is converted here (see
- * src/images/icc.ts for what is converted and what is left alone: CMYK and LUT-based profiles).
+ * src/images/icc.ts for what is converted and what is left alone: LUT-based RGB profiles; CMYK
+ * JPEGs are converted through their CMYK profile by the decode step).
  * The decoded pixels are converted in place; alpha is untouched. Without a profile, or with an
  * sRGB one, this is a scan of the file's headers and nothing else.
  */

@@ -2,6 +2,7 @@ import { decode as decodePixels } from "../../codecs";
 import { openNativeSession, type ScaleShift } from "../../codecs/native";
 import type { DecodeHint } from "../../codecs/types";
 import { ProblemError } from "../../errors";
+import { applyCmykTransform, jpegCmykTransform } from "../../images/icc";
 import { computeOutputGeometry } from "../geometry";
 import { DEFAULT_MAX_FULL_DECODE_PIXELS, type PipelineState, type Step } from "../types";
 import { cropView, fullView, swapsAxes, turnView } from "../view";
@@ -90,7 +91,7 @@ function refuseLarge(state: PipelineState, width: number, height: number, why: s
 /**
  * Stored bytes -> RGBA pixels. On the native path a JPEG our decoder supports (decided from
  * its header) is decoded at the shrink-on-load scale into the WASM memory the resize step
- * reads; anything else decodes at full size with @jsquash, refused from its header (422) when
+ * reads (a CMYK/YCCK one as ink amounts, converted to sRGB in place through its CMYK profile); anything else decodes at full size with @jsquash, refused from its header (422) when
  * that size is beyond `maxFullDecodePixels`.
  */
 export const decode: Step = {
@@ -110,7 +111,11 @@ export const decode: Step = {
         const shift = shrinkOnLoad(state, probe.width, probe.height);
         const k = 2 ** shift;
         refuseLarge(state, Math.ceil(probe.width / k), Math.ceil(probe.height / k), "cannot be decoded smaller for this transform");
-        const image = session.decodeJpeg(shift);
+        // CMYK/YCCK: decoded as ink amounts and converted here through the file's CMYK profile
+        // when it embeds one, in WASM memory and at the reduced scale, before any resampling.
+        const cmyk = probe.color === "cmyk" || probe.color === "ycck" ? await jpegCmykTransform(source.bytes) : undefined;
+        const image = session.decodeJpeg(shift, { rawCmyk: cmyk !== undefined });
+        if (cmyk !== undefined) applyCmykTransform(image.data, cmyk);
         state.image = image;
         state.view = fullView(probe.width, probe.height);
         state.shrink = k;
