@@ -1,3 +1,4 @@
+import { enforceRateLimit } from "../abuse/rate-limit";
 import { limitsFrom } from "../config";
 import { createDb, type Db } from "../db/client";
 import { findImage } from "../db/images";
@@ -59,7 +60,12 @@ async function handleMessage(env: Env, message: JobMessage, attempts: number): P
     let imageId = item.imageId;
     if (imageId === null && item.sourceUrl !== null) {
       const source = await fetchSource(item.sourceUrl, limits.maxFileBytes, limits.allowInsecureOutbound);
-      const { row } = await ingestImage({ db, bucket: env.IMAGES, limits }, job.tenantId, { filename: source.filename, body: source.body, metadata: {} });
+      const beforeStore = (): Promise<void> => enforceRateLimit(env.UPLOAD_FILE_LIMITER, "upload-file", job.tenantId);
+      const { row } = await ingestImage({ db, bucket: env.IMAGES, limits, beforeStore }, job.tenantId, {
+        filename: source.filename,
+        body: source.body,
+        metadata: {},
+      });
       imageId = row.id;
       await setItemImage(db, job.id, item.position, imageId);
     }
@@ -72,7 +78,8 @@ async function handleMessage(env: Env, message: JobMessage, attempts: number): P
     await finishItem(db, job.id, item.position, failures.length === 0 ? "succeeded" : "failed", error);
   } catch (error) {
     const problem = toProblem(error);
-    if (problem.status < 500) {
+    // 429 (a rate limit) is worth waiting for; other 4xx are the image's own fault and final.
+    if (problem.status < 500 && problem.status !== 429) {
       await finishItem(db, job.id, item.position, "failed", problem.detail);
     } else {
       await noteItemError(db, job.id, item.position, `attempt ${attempts}: ${describe(error)}`);

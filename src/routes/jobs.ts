@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
+import { enforceRateLimit } from "../abuse/rate-limit";
 import { tenantOf } from "../auth/middleware";
 import { limitsFrom } from "../config";
 import { images } from "../db/schema";
@@ -36,6 +37,8 @@ const createJobBody = z
 
 jobRoutes.post("/jobs", docs.createJob(createJobBody), async (c) => {
   const tenant = tenantOf(c.var.principal);
+  // A job is an upload request (URL ingest) or a batch of renders: the upload request limit applies.
+  await enforceRateLimit(c.env.UPLOAD_REQUEST_LIMITER, "upload-request", tenant.id);
   const body = await readJson(c, createJobBody);
   const limits = limitsFrom(c.env);
   const config = await tenantConfig(c.var.db, tenant.id, c.env.PRESETS);
