@@ -280,6 +280,11 @@ function crc32Update(crc: number, bytes: Uint8Array): number {
   return c >>> 0;
 }
 
+/** CRC-32 of a whole buffer (as PNG chunk CRCs use it). */
+export function crc32(bytes: Uint8Array): number {
+  return (crc32Update(0xffffffff, bytes) ^ 0xffffffff) >>> 0;
+}
+
 class GifWalker extends StructureWalker {
   private state: "screen" | "block" | "label" | "descriptor" | "lzw" | "sub-size" = "screen";
 

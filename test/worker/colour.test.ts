@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { decode, encode } from "../../src/codecs";
 import type { RgbaImage } from "../../src/codecs/types";
 import type { ImageFormat } from "../../src/images/format";
+import { crc32 } from "../../src/images/integrity";
 import { decodeNativeJpeg } from "../../src/codecs/native-jpeg";
 import {
   applyCmykTransform,
@@ -45,22 +46,6 @@ const CTX: PipelineContext = { limits: { maxSide: 8192, maxPixels: 50_000_000 } 
 
 // ---------------------------------------------------------------------------------------------
 // Byte helpers: PNG chunks, JPEG APP2, ICC profiles built from tags
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const b of bytes) crc = CRC_TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
