@@ -2,6 +2,7 @@
 // (single-threaded), on corpus photos of 0.3 / 2.5 / 12 / 20 / 24 MP, for two operations:
 //   webp800  w=800&fmt=webp&q=80   (-> 800 px WebP q80)
 //   jpeg200  w=200&fmt=jpeg        (-> 200 px JPEG thumbnail, q80)
+//   webp2048 w=2048&fmt=webp&q=80  (only with BENCH_OPS=...,webp2048: the 50 MP -> 2048 px memory target)
 // Each case runs both codec paths of the pipeline (PipelineContext.codecPath): "before" = the
 // @jsquash decoders + @jsquash/resize, "after" = our native module (JPEG shrink-on-load +
 // resampler in one WASM memory); BENCH_PATHS=native (or jsquash) runs one. Two generated
@@ -63,10 +64,13 @@ const GENERATED = process.env.BENCH_50MP === "0" ? [] : [
   { file: "gen-50mp-baseline.jpg", label: "50 MP generated (baseline)", progressive: false },
   { file: "gen-50mp-progressive.jpg", label: "50 MP generated (progressive)", progressive: true },
 ];
-const OPS = [
+/** The issue's two operations; BENCH_OPS=webp800,jpeg200,webp2048 picks others (webp2048: the 50 MP -> 2048 px target). */
+const ALL_OPS = [
   { op: "webp800", name: "→ 800 px WebP q80" },
   { op: "jpeg200", name: "→ 200 px JPEG" },
+  { op: "webp2048", name: "→ 2048 px WebP q80" },
 ];
+const OPS = ALL_OPS.filter(({ op }) => (process.env.BENCH_OPS ?? "webp800,jpeg200").split(",").includes(op));
 
 // ---------------------------------------------------------------------------------------------
 // Process handling: one wrangler dev at a time, always stopped (also on Ctrl-C or an error).
@@ -325,7 +329,8 @@ if (!existsSync(CORPUS)) {
   console.log(`Benchmark corpus is absent: ${CORPUS} does not exist (set BENCH_CORPUS to its path). Nothing to measure.`);
   process.exit(0);
 }
-const photos = PHOTOS.filter((p) => existsSync(join(CORPUS, p.file)));
+const only = process.env.BENCH_PHOTOS?.split(","); // e.g. BENCH_PHOTOS=gen-50mp-baseline.jpg,gen-50mp-progressive.jpg
+const photos = PHOTOS.filter((p) => existsSync(join(CORPUS, p.file)) && (!only || only.includes(p.file)));
 if (GENERATED.length > 0) {
   // 10000×5000: a diagonal colour gradient plus ±24 of noise (so it does not compress to nothing).
   const genDir = mkdtempSync(join(os.tmpdir(), "bench-50mp-"));
@@ -350,7 +355,7 @@ if (GENERATED.length > 0) {
   }
   process.on("exit", () => rmSync(genDir, { recursive: true, force: true }));
 }
-for (const p of PHOTOS.filter((p) => !photos.includes(p))) console.log(`(corpus photo ${p.file} is absent: row skipped)`);
+for (const p of PHOTOS.filter((p) => !existsSync(join(CORPUS, p.file)))) console.log(`(corpus photo ${p.file} is absent: row skipped)`);
 if (photos.length === 0) {
   console.log(`No benchmark photos in ${CORPUS}. Nothing to measure.`);
   process.exit(0);
@@ -423,7 +428,7 @@ try {
       }
     }
   }
-  for (const file of FIT_PHOTOS.filter((f) => existsSync(join(CORPUS, f)))) {
+  for (const file of FIT_PHOTOS.filter((f) => existsSync(join(CORPUS, f)) && !only)) {
     await runCase(`fit check ${file}`, async () => {
       if (FRESH) {
         await stopServer();

@@ -1,5 +1,5 @@
 // One sharp case in a fresh Node process, so its memory high-water belongs to this case alone.
-//   node bench/sharp-case.mjs <file> <webp800|jpeg200> <runs>
+//   node bench/sharp-case.mjs <file> <webp800|webp2048|jpeg200> <runs>
 // Prints one JSON line: per-run total ms, full-decode ms, RSS before any work and peak RSS.
 import { readFileSync, writeFileSync } from "node:fs";
 import sharp from "sharp";
@@ -16,6 +16,7 @@ sharp.cache(false);
 // sharp shrinks on load (JPEG DCT scaling) inside this one call.
 const OPS = {
   webp800: (input) => sharp(input).rotate().resize({ width: 800, withoutEnlargement: true }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
+  webp2048: (input) => sharp(input).rotate().resize({ width: 2048, withoutEnlargement: true }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
   jpeg200: (input) => sharp(input).rotate().resize({ width: 200, withoutEnlargement: true }).jpeg({ quality: 80, progressive: true }).toBuffer({ resolveWithObject: true }),
 };
 const run = OPS[op];

@@ -102,6 +102,7 @@ function newestByLabel(): Map<string, WebAssembly.Memory> {
 /** The two operations of the issue, as the query strings a client would send. */
 const OPS: Readonly<Record<string, string>> = {
   webp800: "w=800&fmt=webp&q=80",
+  webp2048: "w=2048&fmt=webp&q=80",
   jpeg200: "w=200&fmt=jpeg",
 };
 
