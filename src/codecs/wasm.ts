@@ -278,9 +278,42 @@ export async function withInstance<M, R>(instance: LazyInstance<M>, use: (codec:
   }
 }
 
-/** wasm-bindgen exports of squoosh's resize crate. */
-interface ResizeExports {
+/** The wasm-bindgen plumbing both Rust modules export. */
+interface BindgenExports {
   readonly memory: WebAssembly.Memory;
+  __wbindgen_add_to_stack_pointer(delta: number): number;
+  __wbindgen_malloc(size: number, align: number): number;
+  __wbindgen_free(ptr: number, size: number, align: number): void;
+}
+
+/**
+ * wasm-bindgen's calling convention for a function taking bytes and returning bytes: copy the
+ * input in (the callee owns and frees it), call with a return slot on the shadow stack, copy the
+ * result out and free it.
+ */
+function bytesThroughBindgen(
+  wasm: BindgenExports,
+  input: Uint8Array | Uint8ClampedArray,
+  call: (retptr: number, ptr: number, len: number) => void,
+): Uint8Array {
+  const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
+  try {
+    const ptr = wasm.__wbindgen_malloc(input.length, 1) >>> 0;
+    new Uint8Array(wasm.memory.buffer).set(input, ptr);
+    call(retptr, ptr, input.length);
+    const words = new Int32Array(wasm.memory.buffer);
+    const outPtr = words[retptr / 4]! >>> 0;
+    const outLen = words[retptr / 4 + 1]! >>> 0;
+    const out = new Uint8Array(wasm.memory.buffer, outPtr, outLen).slice();
+    wasm.__wbindgen_free(outPtr, outLen, 1);
+    return out;
+  } finally {
+    wasm.__wbindgen_add_to_stack_pointer(16);
+  }
+}
+
+/** wasm-bindgen exports of squoosh's resize crate. */
+interface ResizeExports extends BindgenExports {
   resize(
     retptr: number,
     ptr: number,
@@ -293,9 +326,6 @@ interface ResizeExports {
     premultiply: boolean,
     linearRgb: boolean,
   ): void;
-  __wbindgen_add_to_stack_pointer(delta: number): number;
-  __wbindgen_malloc(size: number, align: number): number;
-  __wbindgen_free(ptr: number, size: number, align: number): void;
 }
 
 /**
@@ -307,20 +337,10 @@ function resizeBinding(module: WebAssembly.Module): LazyInstance<ResizeModule> {
     const wasm = new WebAssembly.Instance(module, { wbg: {} }).exports as unknown as ResizeExports;
     const api: ResizeModule = {
       resize(data, width, height, outWidth, outHeight, method, premultiply, linearRgb) {
-        const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
-        try {
-          const ptr = wasm.__wbindgen_malloc(data.length, 1) >>> 0;
-          new Uint8Array(wasm.memory.buffer).set(data, ptr);
-          wasm.resize(retptr, ptr, data.length, width, height, outWidth, outHeight, method, premultiply, linearRgb);
-          const words = new Int32Array(wasm.memory.buffer);
-          const outPtr = words[retptr / 4]! >>> 0;
-          const outLen = words[retptr / 4 + 1]! >>> 0;
-          const out = new Uint8ClampedArray(wasm.memory.buffer, outPtr, outLen).slice();
-          wasm.__wbindgen_free(outPtr, outLen, 1);
-          return out;
-        } finally {
-          wasm.__wbindgen_add_to_stack_pointer(16);
-        }
+        const out = bytesThroughBindgen(wasm, data, (retptr, ptr, len) =>
+          wasm.resize(retptr, ptr, len, width, height, outWidth, outHeight, method, premultiply, linearRgb),
+        );
+        return new Uint8ClampedArray(out.buffer, out.byteOffset, out.byteLength);
       },
     };
     return { api, memory: wasm.memory };
@@ -328,13 +348,9 @@ function resizeBinding(module: WebAssembly.Module): LazyInstance<ResizeModule> {
 }
 
 /** wasm-bindgen exports of squoosh's PNG crate (the 8-bit paths we use). */
-interface PngExports {
-  readonly memory: WebAssembly.Memory;
+interface PngExports extends BindgenExports {
   decode(ptr: number, len: number): number;
   encode(retptr: number, ptr: number, len: number, width: number, height: number, bitDepth: number): void;
-  __wbindgen_add_to_stack_pointer(delta: number): number;
-  __wbindgen_malloc(size: number, align: number): number;
-  __wbindgen_free(ptr: number, size: number, align: number): void;
 }
 
 /**
@@ -402,20 +418,7 @@ function pngBinding(module: WebAssembly.Module): LazyInstance<PngModule> {
         return take(png.decode(ptr, data.length)) as WasmImageData;
       },
       encode(data, width, height, bitDepth) {
-        const retptr = png.__wbindgen_add_to_stack_pointer(-16);
-        try {
-          const ptr = png.__wbindgen_malloc(data.length, 1) >>> 0;
-          new Uint8Array(png.memory.buffer).set(data, ptr);
-          png.encode(retptr, ptr, data.length, width, height, bitDepth);
-          const words = new Int32Array(png.memory.buffer);
-          const outPtr = words[retptr / 4]! >>> 0;
-          const outLen = words[retptr / 4 + 1]! >>> 0;
-          const out = new Uint8Array(png.memory.buffer, outPtr, outLen).slice();
-          png.__wbindgen_free(outPtr, outLen, 1);
-          return out;
-        } finally {
-          png.__wbindgen_add_to_stack_pointer(16);
-        }
+        return bytesThroughBindgen(png, data, (retptr, ptr, len) => png.encode(retptr, ptr, len, width, height, bitDepth));
       },
     };
     return { api, memory: png.memory };

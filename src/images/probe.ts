@@ -207,11 +207,11 @@ function sniffIsoBmff(b: Bytes): ImageFormat {
   const major = brands[0];
   if (major === undefined) throw unsupported("isobmff", "The file is too short to identify (an ISO-BMFF file cut inside its ftyp box).");
   const compatible = new Set(brands.slice(1));
-  const any = (set: ReadonlySet<string>): boolean => [...compatible].some((brand) => set.has(brand));
+  const listsAnyOf = (set: ReadonlySet<string>): boolean => [...compatible].some((brand) => set.has(brand));
   if (AVIF_BRANDS.has(major)) return "avif";
   if (HEIC_BRANDS.has(major)) throw unsupported("heic", HEIC_DETAIL);
-  if (any(AVIF_BRANDS)) return "avif";
-  if (any(HEIC_BRANDS) || HEIF_BRANDS.has(major) || any(HEIF_BRANDS)) throw unsupported("heic", HEIC_DETAIL);
+  if (listsAnyOf(AVIF_BRANDS)) return "avif";
+  if (listsAnyOf(HEIC_BRANDS) || HEIF_BRANDS.has(major) || listsAnyOf(HEIF_BRANDS)) throw unsupported("heic", HEIC_DETAIL);
   if (major === "qt  ") throw notAccepted("video", "QuickTime video");
   if (major === "crx ") throw notAccepted("raw", "Canon CR3 raw");
   if (major === "jxl ") throw notAccepted("jxl", "JPEG XL");

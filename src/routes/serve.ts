@@ -83,7 +83,9 @@ async function serveTransformed(
     limits: { maxSide: limits.maxOutputSide, maxPixels: limits.maxOutputPixels },
   });
   const canonical = canonicalString(parsed.options);
-  if (!trust.signedByTenant) await checkSignature(config, id, canonical, parsed, query);
+  // `?p=name` and nothing else: the tenant's own preset, as chosen.
+  const barePreset = parsed.preset !== undefined && [...query.keys()].every((name) => name === "p");
+  if (!trust.signedByTenant) await checkSignature(config, id, canonical, parsed, barePreset);
   // Parameters that change nothing (e.g. ?fit=scale-down) are the original.
   if (canonical === "") return serveOriginal(c, id, origin);
 
@@ -97,8 +99,7 @@ async function serveTransformed(
   if (!response) {
     // Abuse limits apply only when a render really runs (inside renderTransform, after the R2 lookup).
     // Signed URLs, bare presets and variants are the tenant's own choices: exempt from the daily cap.
-    const bareUrlPreset = parsed.preset !== undefined && [...query.keys()].every((name) => name === "p");
-    const capped = !trust.signedByTenant && parsed.signature === undefined && !bareUrlPreset;
+    const capped = !trust.signedByTenant && parsed.signature === undefined && !barePreset;
     const rendition = await renderTransform(
       c.env.IMAGES,
       renderLimitsFrom(limits),
@@ -135,9 +136,8 @@ async function serveTransformed(
  * With `require_signed_urls`, every transform needs a valid signature, except a bare public
  * preset (`?p=thumb`). A signature that is present is always checked.
  */
-async function checkSignature(config: TenantConfig, id: string, canonical: string, parsed: ParsedTransform, query: URLSearchParams): Promise<void> {
-  const barePublicPreset =
-    parsed.preset !== undefined && config.presets.get(parsed.preset)?.public === true && [...query.keys()].every((name) => name === "p");
+async function checkSignature(config: TenantConfig, id: string, canonical: string, parsed: ParsedTransform, barePreset: boolean): Promise<void> {
+  const barePublicPreset = barePreset && parsed.preset !== undefined && config.presets.get(parsed.preset)?.public === true;
   if (parsed.signature || (config.tenant.requireSignedUrls && !barePublicPreset)) {
     await verifyTransformSignature(config.tenant.signingSecret, id, canonical, parsed.signature);
   }

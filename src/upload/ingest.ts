@@ -137,23 +137,24 @@ async function readHead(reader: ReadableStreamDefaultReader<Uint8Array>, window:
   return head;
 }
 
-/** The whole file (head, then the rest), checked for completeness before the last chunk is let through. */
+/**
+ * The whole file (head, then the rest), checked for completeness as it passes. An incomplete
+ * file throws after its last chunk, inside putStream's loop, so nothing is committed to R2.
+ */
 async function* checkedChunks(
   head: Uint8Array,
   reader: ReadableStreamDefaultReader<Uint8Array>,
   check: IntegrityCheck,
 ): AsyncGenerator<Uint8Array> {
   check.push(head);
-  let pending: Uint8Array | undefined = head.byteLength > 0 ? head : undefined;
+  if (head.byteLength > 0) yield head;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     check.push(value);
-    if (pending) yield pending;
-    pending = value;
+    yield value;
   }
   check.finish();
-  if (pending) yield pending;
 }
 
 /** Keeps the base name only, without control characters, at most 255 characters. */
