@@ -64,3 +64,10 @@ describe("CMYK JPEG", () => {
     expect(Math.abs(b / n - 49)).toBeLessThan(10);
   });
 });
+
+describe("GIF with corrupt LZW data", () => {
+  it("decodes what it can and ends (a bit flip made omggif's own LZW loop run forever)", async () => {
+    const image = await decode(await fixtureBytes("fuzz-gif-lzw-hang.gif"), "gif");
+    expect([image.width, image.height]).toEqual([300, 148]);
+  });
+});
