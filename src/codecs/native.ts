@@ -18,6 +18,7 @@
  */
 import codecWasm from "../../wasm/jpeg/jpeg.wasm";
 import { ProblemError } from "../errors";
+import { srgbEncodeTable, type ColourTransform } from "../images/icc";
 import type { RgbaImage } from "./types";
 
 /** A released instance larger than this is dropped instead of pooled. */
@@ -75,11 +76,36 @@ export interface NativeResizeRequest {
   readonly outHeight: number;
 }
 
+/**
+ * A resampling the decoder streams into, in the decoded image's stored (unturned) frame: the
+ * window `windowX, windowY, windowWidth x windowHeight` of the decoded rows, and within it a
+ * rectangle (fractions allowed) mapped onto `outWidth` x `outHeight`.
+ */
+export interface NativeStreamRequest {
+  readonly windowX: number;
+  readonly windowY: number;
+  readonly windowWidth: number;
+  readonly windowHeight: number;
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+  readonly outWidth: number;
+  readonly outHeight: number;
+}
+
 export interface NativeSession {
   /** Copies the file in and reads its headers (kept for `decodeJpeg`). */
   probeJpeg(bytes: Uint8Array): NativeJpegProbe;
   /** Decodes the file given to `probeJpeg` at 1/2^shift; the pixels stay in session memory. */
   decodeJpeg(shift: ScaleShift, options?: NativeDecodeOptions): NativeDecoded;
+  /**
+   * Decodes the file given to `probeJpeg` at 1/2^shift straight into the resampling `request`
+   * (rows converted to sRGB through `colour` on the way): no decoded copy of the image exists,
+   * memory follows the output. Not for CMYK/YCCK files. The result is a JS copy of output size,
+   * in the stored frame.
+   */
+  decodeJpegResized(shift: ScaleShift, request: NativeStreamRequest, colour?: ColourTransform): RgbaImage;
   /** Resamples `image` (resident or not); the result is a JS copy of output size. */
   resize(image: RgbaImage, request: NativeResizeRequest): RgbaImage;
   /** True when `image.data` lies in this session's memory. */
@@ -109,12 +135,21 @@ interface CodecExports {
     x0: number, y0: number, fw: number, fh: number, dw: number, dh: number, alpha: number,
   ): number;
   resize_status(): number;
+  resize_stream_begin(
+    rw: number, rh: number, wx: number, wy: number, x0: number, y0: number, fw: number, fh: number, dw: number, dh: number, alpha: number,
+  ): number;
+  resize_stream_end(): number;
+  jpeg_decode_stream(ptr: number, len: number, shift: number, flags: number): number;
+  colour_clear(): void;
+  colour_set_matrix(curves: number, matrix: number, table: number, tableMax: number): void;
+  colour_set_gray(table: number): void;
 }
 
 const EXPORT_NAMES = [
   "alloc", "reset", "jpeg_header", "jpeg_width", "jpeg_height", "jpeg_components", "jpeg_progressive",
   "jpeg_color", "jpeg_unsupported_reason", "jpeg_decode", "jpeg_status", "jpeg_out_width", "jpeg_out_height",
-  "resize_rgba", "resize_status",
+  "resize_rgba", "resize_status", "resize_stream_begin", "resize_stream_end", "jpeg_decode_stream",
+  "colour_clear", "colour_set_matrix", "colour_set_gray",
 ] as const;
 
 // Status codes of jpeg.c.
@@ -152,6 +187,34 @@ function exportsOf(instance: WebAssembly.Instance): CodecExports {
   return ex as unknown as CodecExports;
 }
 
+/** Copies `bytes` into the arena; 0 when memory cannot grow. */
+function copyIn(x: CodecExports, bytes: Uint8Array): number {
+  const ptr = x.alloc(bytes.byteLength);
+  if (ptr !== 0) new Uint8Array(x.memory.buffer, ptr, bytes.byteLength).set(bytes);
+  return ptr;
+}
+
+/** Hands a profile -> sRGB conversion to the module, for rows streamed into a resampling. */
+function setColour(x: CodecExports, colour: ColourTransform | undefined): void {
+  x.colour_clear();
+  if (colour === undefined) return;
+  const noMemory = (): ProblemError => tooLarge("The image is too large to convert.");
+  if (colour.kind === "gray") {
+    const table = copyIn(x, colour.table);
+    if (table === 0) throw noMemory();
+    x.colour_set_gray(table);
+    return;
+  }
+  const curves = new Float64Array(768);
+  colour.curves.forEach((curve, i) => curves.set(curve.subarray(0, 256), i * 256));
+  const encode = srgbEncodeTable();
+  const curvesPtr = copyIn(x, new Uint8Array(curves.buffer));
+  const matrixPtr = copyIn(x, new Uint8Array(Float64Array.from(colour.matrix).buffer));
+  const tablePtr = copyIn(x, encode);
+  if (curvesPtr === 0 || matrixPtr === 0 || tablePtr === 0) throw noMemory();
+  x.colour_set_matrix(curvesPtr, matrixPtr, tablePtr, encode.length - 1);
+}
+
 function invalid(detail: string): ProblemError {
   return new ProblemError(422, "invalid-image", detail);
 }
@@ -178,6 +241,13 @@ export function jpegStatusError(status: number): ProblemError {
     default:
       return invalid(`The JPEG file could not be decoded (status ${status}).`);
   }
+}
+
+/** Why a resampling did not start or finish: no memory (413), or a bug on our side. */
+function resizeRefused(x: CodecExports, request: object, image?: RgbaImage): Error {
+  if (x.resize_status() === ER_NO_MEMORY) return tooLarge("The image is too large to resize.");
+  const of = image === undefined ? "" : ` of ${image.width}x${image.height}`;
+  return new RangeError(`native resize refused its arguments (${JSON.stringify(request)}${of}, status ${x.resize_status()})`);
 }
 
 /** A pool of instances of one compiled module. */
@@ -253,6 +323,24 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           };
         },
 
+        decodeJpegResized(shift, r, colour) {
+          const x = live();
+          if (!Number.isInteger(shift) || shift < 0 || shift > 3) throw new RangeError(`scaleShift ${shift}`);
+          if (file.len === 0) throw new Error("decodeJpegResized before probeJpeg");
+          setColour(x, colour);
+          if (x.resize_stream_begin(r.windowWidth, r.windowHeight, r.windowX, r.windowY, r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, 0) === 0) {
+            throw resizeRefused(x, r);
+          }
+          if (x.jpeg_decode_stream(file.ptr, file.len, shift, FLAG_STRICT) === 0) {
+            const status = x.jpeg_status();
+            throw jpegStatusError(status === ST_OK ? ER_CORRUPT_DATA : status);
+          }
+          const out = x.resize_stream_end();
+          if (out === 0) throw resizeRefused(x, r);
+          const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
+          return { width: r.outWidth, height: r.outHeight, data, hasAlpha: false };
+        },
+
         holds(image) {
           return !released && image.data.buffer === e.memory.buffer && image.data.byteLength > 0;
         },
@@ -271,11 +359,7 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
             ptr, image.width, image.height, r.base, r.stepU, r.stepV, r.windowWidth, r.windowHeight,
             r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, image.hasAlpha ? 1 : 0,
           );
-          if (out === 0) {
-            const status = x.resize_status();
-            if (status === ER_NO_MEMORY) throw tooLarge("The image is too large to resize.");
-            throw new RangeError(`native resize refused its arguments (${JSON.stringify(r)} of ${image.width}x${image.height})`);
-          }
+          if (out === 0) throw resizeRefused(x, r, image);
           const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
           return { width: r.outWidth, height: r.outHeight, data, hasAlpha: image.hasAlpha };
         },

@@ -633,7 +633,8 @@ const ENCODE_SIZE = 1 << 14;
 const ENCODE_MAX = ENCODE_SIZE - 1;
 let encodeTable: Uint8Array | undefined;
 
-function srgbEncodeTable(): Uint8Array {
+/** The sRGB encoding table (index / (length - 1) = linear light), shared with our WASM module's row conversion. */
+export function srgbEncodeTable(): Uint8Array {
   if (encodeTable === undefined) {
     encodeTable = new Uint8Array(ENCODE_SIZE);
     for (let i = 0; i < ENCODE_SIZE; i++) encodeTable[i] = Math.round(srgbEncode(i / ENCODE_MAX) * 255);

@@ -1,4 +1,5 @@
-import type { NativeSession } from "../codecs/native";
+import type { NativeSession, ScaleShift } from "../codecs/native";
+import type { ColourTransform } from "../images/icc";
 import type { RgbaImage } from "../codecs/types";
 import type { ImageFormat, OutputFormat } from "../images/format";
 import type { TransformOptions } from "../transform/options";
@@ -63,6 +64,12 @@ export interface PipelineContext {
    *   that guard: kept for before/after benchmarks.
    */
   readonly codecPath?: "native" | "jsquash";
+  /**
+   * Native path: decode a JPEG while resampling it, row by row, so no decoded copy of the
+   * image is kept (default true). Not for CMYK/YCCK files or `g=auto` (which needs all the
+   * pixels to look at); false forces the decode-then-resize path (tests, benchmarks).
+   */
+  readonly streamDecode?: boolean;
   /** Largest decoded image (px) the native path accepts; DEFAULT_MAX_FULL_DECODE_PIXELS when absent. */
   readonly maxFullDecodePixels?: number;
 }
@@ -108,8 +115,21 @@ export interface PipelineState {
    * resize step has read it out; runPipeline releases it in any case).
    */
   native?: NativeSession;
+  /**
+   * Set by the decode step when the native session will decode while resampling (see
+   * `streamDecode`): `image` is then a placeholder of the decoded size without pixels, and the
+   * colour step hands its conversion over here instead of converting pixels.
+   */
+  pendingDecode?: PendingDecode;
   format: OutputFormat;
   output: Uint8Array;
+}
+
+/** A decode deferred to the resize step, which streams the decoder's rows into the resampler. */
+export interface PendingDecode {
+  readonly shift: ScaleShift;
+  /** Embedded profile -> sRGB, applied to the rows as they stream. */
+  colour?: ColourTransform;
 }
 
 /** One processing step: decides for itself whether it applies, then updates the state. */

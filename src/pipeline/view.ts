@@ -154,11 +154,11 @@ export interface RectF {
 /**
  * Where a view of the full-resolution image lies in a copy decoded at 1/`shrink` (JPEG
  * shrink-on-load: stored pixel i of the copy covers full-resolution pixels i*shrink ..
- * (i+1)*shrink - 1, so its size is ceil(W / shrink) x ceil(H / shrink)). Returns `window`, the
- * outward-rounded view of the decoded image (same turn), and `region`, the exact rectangle
- * (fractional) within the window's own frame that the full-resolution view covers.
+ * (i+1)*shrink - 1, so its size is ceil(W / shrink) x ceil(H / shrink)), in the copy's own
+ * (stored, unturned) frame: `window`, the outward-rounded rectangle of the decoded image, and
+ * `region`, the exact rectangle (fractional) within the window that the view covers.
  */
-export function scaledView(view: View, shrink: number, decodedWidth: number, decodedHeight: number): { window: View; region: RectF } {
+export function scaledStoredRegion(view: View, shrink: number, decodedWidth: number, decodedHeight: number): { window: Rect; region: RectF } {
   const stored = storedRect(view);
   const sx = stored.x / shrink;
   const sy = stored.y / shrink;
@@ -172,17 +172,30 @@ export function scaledView(view: View, shrink: number, decodedWidth: number, dec
   const wh = y1 - y0;
   const ox = sx - x0;
   const oy = sy - y0;
-  const ow = Math.min(sw, ww - ox);
-  const oh = Math.min(sh, wh - oy);
-  const window = turnView({ sourceWidth: decodedWidth, sourceHeight: decodedHeight, turn: IDENTITY, rect: { x: x0, y: y0, width: ww, height: wh } }, view.turn);
+  return {
+    window: { x: x0, y: y0, width: ww, height: wh },
+    region: { x: ox, y: oy, width: Math.min(sw, ww - ox), height: Math.min(sh, wh - oy) },
+  };
+}
+
+/**
+ * `scaledStoredRegion` seen through the view's turn: `window`, the outward-rounded view of the
+ * decoded image (same turn), and `region`, the exact rectangle (fractional) within the window's
+ * own frame that the full-resolution view covers.
+ */
+export function scaledView(view: View, shrink: number, decodedWidth: number, decodedHeight: number): { window: View; region: RectF } {
+  const { window: stored, region: r } = scaledStoredRegion(view, shrink, decodedWidth, decodedHeight);
+  const ww = stored.width;
+  const wh = stored.height;
+  const window = turnView({ sourceWidth: decodedWidth, sourceHeight: decodedHeight, turn: IDENTITY, rect: stored }, view.turn);
   // The fractional rectangle, turned like the window (continuous coordinates: x -> W - x).
   const t = view.turn;
   const map = (px: number, py: number): [number, number] => [
     t.a === 1 ? px : t.a === -1 ? ww - px : t.b === 1 ? py : wh - py,
     t.c === 1 ? px : t.c === -1 ? ww - px : t.d === 1 ? py : wh - py,
   ];
-  const [ax, ay] = map(ox, oy);
-  const [bx, by] = map(ox + ow, oy + oh);
+  const [ax, ay] = map(r.x, r.y);
+  const [bx, by] = map(r.x + r.width, r.y + r.height);
   return {
     window,
     region: { x: Math.min(ax, bx), y: Math.min(ay, by), width: Math.abs(bx - ax), height: Math.abs(by - ay) },

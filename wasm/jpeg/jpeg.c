@@ -97,13 +97,19 @@ static void *arena_calloc(u64 n) {
   return p;
 }
 
+void colour_clear(void);           /* colour.c */
+void resize_stream_push_row(u8 *row); /* resize.c */
+
 /** The arena for the other parts of the module (resize.c). */
 void *codec_arena_alloc(u64 n) { return arena_alloc(n); }
 
 /** Allocate n bytes in the arena (16-byte aligned); 0 when memory cannot grow. */
 EXPORT(alloc) void *wasm_alloc(u32 n) { return arena_alloc(n); }
 /** Free everything allocated since the last reset (the pages stay with the instance). */
-EXPORT(reset) void wasm_reset(void) { heap_top = heap_base(); }
+EXPORT(reset) void wasm_reset(void) {
+  heap_top = heap_base();
+  colour_clear(); /* its tables lived in the arena */
+}
 /** Current arena high point (bytes), for diagnostics. */
 EXPORT(arena_top) u32 wasm_arena_top(void) { return (u32)heap_top; }
 
@@ -1063,6 +1069,10 @@ static void color_row(const u8 *const *rows, u8 *dst, int n) {
   }
 }
 
+/* Streaming into the resampler (jpeg_decode_stream): rows go through `line`, never into `out`. */
+static int sink;
+static u8 *line;
+
 static void emit_group(int m) {
   int R = vmax * kout;
   int y0 = m * R, y1 = y0 + R;
@@ -1070,7 +1080,12 @@ static void emit_group(int m) {
   const u8 *rows[4];
   for (int y = y0; y < y1; y++) {
     for (int i = 0; i < ncomp; i++) rows[i] = upsample_row(&comp[i], y);
-    color_row(rows, out + (size_t)y * (size_t)out_w * 4, out_w);
+    if (sink) {
+      color_row(rows, line, out_w);
+      resize_stream_push_row(line);
+    } else {
+      color_row(rows, out + (size_t)y * (size_t)out_w * 4, out_w);
+    }
   }
 }
 
@@ -1464,7 +1479,7 @@ static void output_buffered(void) {
  * YCCK converted to CMYK, in the R, G, B, A bytes, for colour management by the caller). Returns the pixel pointer (out_width *
  * out_height * 4 bytes, in this instance's memory) or 0; jpeg_status() tells why.
  */
-EXPORT(jpeg_decode) u8 *jpeg_decode(const u8 *data, u32 len, int shift, int flags) {
+static u8 *decode_image(const u8 *data, u32 len, int shift, int flags) {
   status = jpeg_header(data, len);
   if (status < 0) return 0;
   if (unsupported) { status = ER_UNSUPPORTED; return 0; }
@@ -1487,7 +1502,12 @@ EXPORT(jpeg_decode) u8 *jpeg_decode(const u8 *data, u32 len, int shift, int flag
   if (unsupported) { status = ER_UNSUPPORTED; return 0; }
   scale_shift = shift;
   setup_geometry();
-  out = (u8 *)arena_alloc((u64)out_w * (u64)out_h * 4ull);
+  if (sink) {
+    line = (u8 *)arena_alloc((u64)out_w * 4ull + 64);
+    out = line; /* non-zero: success is "returns non-zero" on both paths */
+  } else {
+    out = (u8 *)arena_alloc((u64)out_w * (u64)out_h * 4ull);
+  }
   if (!out || !alloc_row_buffers()) { status = ER_NO_MEMORY; return 0; }
   last_group = -1;
   int streaming = !progressive && sos_ns == ncomp;
@@ -1531,4 +1551,21 @@ EXPORT(jpeg_decode) u8 *jpeg_decode(const u8 *data, u32 len, int shift, int flag
   output_buffered();
   status = corrupt ? ST_WARN_CORRUPT : ST_OK;
   return out;
+}
+
+EXPORT(jpeg_decode) u8 *jpeg_decode(const u8 *data, u32 len, int shift, int flags) {
+  sink = 0;
+  return decode_image(data, len, shift, flags);
+}
+
+/**
+ * As jpeg_decode, but every decoded row (out_width pixels) is pushed into the resampling that
+ * resize_stream_begin started, instead of into a full-size buffer: memory follows the output.
+ * Returns 1 or 0 (jpeg_status()); then resize_stream_end() gives the output.
+ */
+EXPORT(jpeg_decode_stream) int jpeg_decode_stream(const u8 *data, u32 len, int shift, int flags) {
+  sink = 1;
+  u8 *r = decode_image(data, len, shift, flags);
+  sink = 0;
+  return r != 0;
 }

@@ -29,6 +29,7 @@ typedef long long i64;
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 void *codec_arena_alloc(u64 n); /* jpeg.c's bump arena */
+void colour_row(u8 *row, int n); /* colour.c */
 
 static int rs_status;
 EXPORT(resize_status) int resize_status(void) { return rs_status; }
@@ -151,7 +152,7 @@ static u8 *remap(const u8 *src, i64 base, i64 su, i64 sv, int w, int h) {
   return out;
 }
 
-/* ---------------------------------------------------------------- resize */
+/* ---------------------------------------------------------------- resize (push) */
 /*
  * The box grid is centred on the window, so a mirror-symmetric source gives a mirror-symmetric
  * result: n boxes of f pixels overhang the window by `over` = n * f - w pixels, half on each
@@ -177,66 +178,73 @@ static void make_grid(Grid *g, int w, int f) {
   g->origin = -over / 2.0;
 }
 
-typedef struct {
-  const u8 *src;
-  i64 base, su, sv;
-  int rw, rh;      /* window */
-  Grid gx, gy;
-  int alpha;
-  v128_t *boxrow;  /* gx.n pixels */
-  v128_t *tmp;     /* rw pixels: one window row, converted */
-} Source;
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-static inline v128_t load_px(const Source *s, i64 i) {
-  v128_t v = px_to_f32(s->src + i * 4);
-  if (s->alpha) {
+/*
+ * One resampling in progress. Window rows arrive in order (pushed); each is converted once,
+ * box-summed horizontally and added, weighted, into the one or two vertical boxes it belongs
+ * to. A finished box row is Lanczos-filtered horizontally into a ring of dw-wide rows, as many
+ * as the vertical kernel has taps, and every output row whose taps are all in the ring is
+ * written at once. So memory follows the output: a window row, two box rows, the ring, the
+ * weight tables and the output; never the source.
+ */
+typedef struct {
+  int rw, rh;       /* window */
+  int wx, wy;       /* window origin in pushed rows (row-pointer pushes only) */
+  int alpha;
+  Grid gx, gy;
+  Filter fx, fy;
+  v128_t *tmp;      /* rw pixels: one window row, converted */
+  v128_t *acc[2];   /* box rows being summed (box r in acc[r & 1]) */
+  v128_t *ring;
+  int ring_n;
+  int box_lo, box_hi; /* box rows some output row needs */
+  int next_box;     /* next box row to finish */
+  int next_out;     /* next output row to write */
+  int pushed;       /* rows pushed so far */
+  u8 *out;
+  int dw, dh;
+} Stream;
+
+static Stream st;
+static int st_open;
+
+static inline v128_t load_px(const u8 *p, int alpha) {
+  v128_t v = px_to_f32(p);
+  if (alpha) {
     v128_t a = wasm_f32x4_mul(wasm_i32x4_shuffle(v, v, 3, 3, 3, 3), wasm_f32x4_splat(1.0f / 255.0f));
     v = wasm_i32x4_shuffle(wasm_f32x4_mul(v, a), v, 0, 1, 2, 7);
   }
   return v;
 }
 
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-
-/* Box row r as floats (premultiplied by alpha / 255 when alpha). */
-static void box_row(Source *s, int r) {
-  v128_t *row = s->boxrow;
-  const Grid *gx = &s->gx, *gy = &s->gy;
-  if (gx->f == 1 && gy->f == 1) {
-    i64 i = s->base + (i64)clampi(r, 0, s->rh - 1) * s->sv;
-    for (int x = 0; x < gx->n; x++, i += s->su) row[x] = load_px(s, i);
+/* acc += weight * (horizontal boxes of the converted window row) */
+static void add_box_row(v128_t *acc, float weight) {
+  const Grid *gx = &st.gx;
+  const v128_t *t = st.tmp;
+  v128_t wv = wasm_f32x4_splat(weight);
+  if (gx->f == 1) {
+    for (int x = 0; x < gx->n; x++) acc[x] = wasm_f32x4_add(acc[x], wasm_f32x4_mul(t[x], wv));
     return;
   }
-  const v128_t zero = wasm_f32x4_splat(0.0f);
-  for (int x = 0; x < gx->n; x++) row[x] = zero;
-  int ny = gy->f + gy->half;
-  int y0 = gy->s0 + r * gy->f;
   int nx = gx->f + gx->half;
-  for (int k = 0; k < ny; k++) {
-    float wy = (gy->half && (k == 0 || k == ny - 1)) ? 0.5f : 1.0f;
-    int y = clampi(y0 + k, 0, s->rh - 1);
-    /* the window row, converted once */
-    i64 i = s->base + (i64)y * s->sv;
-    for (int u = 0; u < s->rw; u++, i += s->su) s->tmp[u] = load_px(s, i);
-    v128_t wyv = wasm_f32x4_splat(wy);
-    for (int x = 0; x < gx->n; x++) {
-      int u0 = gx->s0 + x * gx->f;
-      v128_t acc = zero;
-      if (u0 >= 0 && u0 + nx <= s->rw && !gx->half) {
-        const v128_t *p = s->tmp + u0;
-        for (int j = 0; j < nx; j++) acc = wasm_f32x4_add(acc, p[j]);
-      } else {
-        for (int j = 0; j < nx; j++) {
-          v128_t v = s->tmp[clampi(u0 + j, 0, s->rw - 1)];
-          if (gx->half && (j == 0 || j == nx - 1)) v = wasm_f32x4_mul(v, wasm_f32x4_splat(0.5f));
-          acc = wasm_f32x4_add(acc, v);
-        }
+  v128_t halfv = wasm_f32x4_splat(0.5f);
+  for (int x = 0; x < gx->n; x++) {
+    int u0 = gx->s0 + x * gx->f;
+    v128_t sum = wasm_f32x4_splat(0.0f);
+    if (u0 >= 0 && u0 + nx <= st.rw && !gx->half) {
+      const v128_t *p = t + u0;
+      for (int j = 0; j < nx; j++) sum = wasm_f32x4_add(sum, p[j]);
+    } else {
+      for (int j = 0; j < nx; j++) {
+        v128_t v = t[clampi(u0 + j, 0, st.rw - 1)];
+        if (gx->half && (j == 0 || j == nx - 1)) v = wasm_f32x4_mul(v, halfv);
+        sum = wasm_f32x4_add(sum, v);
       }
-      row[x] = wasm_f32x4_add(row[x], wasm_f32x4_mul(acc, wyv));
     }
+    acc[x] = wasm_f32x4_add(acc[x], wasm_f32x4_mul(sum, wv));
   }
-  v128_t norm = wasm_f32x4_splat(1.0f / (float)(gx->f * gy->f));
-  for (int x = 0; x < gx->n; x++) row[x] = wasm_f32x4_mul(row[x], norm);
 }
 
 static void filter_row(const Filter *f, const v128_t *in, v128_t *out, int n) {
@@ -255,18 +263,174 @@ static void filter_row(const Filter *f, const v128_t *in, v128_t *out, int n) {
   }
 }
 
+static void write_output_row(int y) {
+  const Filter *fy = &st.fy;
+  int first = fy->start[y], n = fy->count[y];
+  const float *w = fy->w + (u64)y * (u64)fy->taps;
+  u32 *o = (u32 *)(st.out + (u64)y * (u64)st.dw * 4);
+  const v128_t *rows[64];
+  int nn = n > 64 ? 64 : n;
+  for (int k = 0; k < nn; k++) rows[k] = st.ring + (u64)((first + k) % st.ring_n) * (u64)st.dw;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int x = 0; x < st.dw; x++) {
+    v128_t acc0 = zero, acc1 = zero;
+    int k = 0;
+    for (; k + 1 < nn; k += 2) {
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(rows[k][x], wasm_f32x4_splat(w[k])));
+      acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(rows[k + 1][x], wasm_f32x4_splat(w[k + 1])));
+    }
+    if (k < nn) acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(rows[k][x], wasm_f32x4_splat(w[k])));
+    v128_t v = wasm_f32x4_add(acc0, acc1);
+    if (st.alpha) {
+      float a = wasm_f32x4_extract_lane(v, 3);
+      if (a <= 0.5f) {
+        v = zero;
+      } else {
+        if (a > 255.0f) a = 255.0f;
+        v128_t k255 = wasm_f32x4_splat(255.0f / a);
+        v = wasm_i32x4_shuffle(wasm_f32x4_mul(v, k255), v, 0, 1, 2, 7);
+      }
+    }
+    o[x] = f32_to_px(v);
+  }
+}
+
+/* Box row r is complete: normalise, filter into the ring, write the output rows now ready. */
+static void finish_box(int r) {
+  v128_t *acc = st.acc[r & 1];
+  int n = st.gx.n;
+  v128_t norm = wasm_f32x4_splat(1.0f / (float)(st.gx.f * st.gy.f));
+  if (st.gx.f * st.gy.f != 1)
+    for (int x = 0; x < n; x++) acc[x] = wasm_f32x4_mul(acc[x], norm);
+  filter_row(&st.fx, acc, st.ring + (u64)(r % st.ring_n) * (u64)st.dw, st.dw);
+  v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int x = 0; x < n; x++) acc[x] = zero;
+  st.next_box = r + 1;
+  while (st.next_out < st.dh && st.fy.start[st.next_out] + st.fy.count[st.next_out] <= st.next_box)
+    write_output_row(st.next_out++);
+}
+
+/* Window row v, pixel u at src + (first + u * step) * 4. */
+static void push_window_row(const u8 *src, i64 first, i64 step, int v) {
+  const Grid *gy = &st.gy;
+  int ny = gy->f + gy->half;
+  int rlo = floor_div(v - gy->s0 - ny + 1, gy->f), rhi = floor_div(v - gy->s0, gy->f);
+  if (v == 0) rlo = 0;
+  if (v == st.rh - 1) rhi = gy->n - 1;
+  if (rlo < st.next_box) rlo = st.next_box;
+  if (rhi > st.box_hi) rhi = st.box_hi;
+  int converted = 0;
+  for (int r = rlo; r <= rhi; r++) {
+    /* this row's weight in box r: the box's rows, clamped to the window, that land on v */
+    float weight = 0.0f;
+    int y0 = gy->s0 + r * gy->f;
+    for (int k = 0; k < ny; k++) {
+      if (clampi(y0 + k, 0, st.rh - 1) != v) continue;
+      weight += (gy->half && (k == 0 || k == ny - 1)) ? 0.5f : 1.0f;
+    }
+    if (weight == 0.0f) continue;
+    if (!converted) {
+      const u8 *p = src + first * 4;
+      if (step == 1) {
+        for (int u = 0; u < st.rw; u++, p += 4) st.tmp[u] = load_px(p, st.alpha);
+      } else {
+        for (int u = 0; u < st.rw; u++, p += step * 4) st.tmp[u] = load_px(p, st.alpha);
+      }
+      converted = 1;
+    }
+    add_box_row(st.acc[r & 1], weight);
+  }
+  /* boxes whose last row (clamped to the window) this was */
+  while (st.next_box <= st.box_hi) {
+    int r = st.next_box;
+    int last = gy->s0 + r * gy->f + ny - 1;
+    if (last > st.rh - 1) last = st.rh - 1;
+    if (last > v) break;
+    finish_box(r);
+  }
+}
+
+/*
+ * Starts a resampling of a rw x rh window onto dw x dh, the fractional region (x0, y0, fw, fh)
+ * of the window mapped onto the output. (wx, wy): where the window lies in the rows given to
+ * resize_stream_push_row. Returns 1, or 0 (resize_status(): -1 bad arguments, -5 no memory).
+ */
+static int stream_begin(int rw, int rh, int wx, int wy, float x0, float y0, float fw, float fh, int dw, int dh, int alpha) {
+  rs_status = -1;
+  st_open = 0;
+  if (rw < 1 || rh < 1 || dw < 1 || dh < 1 || wx < 0 || wy < 0) return 0;
+  if ((u64)dw * (u64)dh > (1ull << 28)) return 0;
+  if (!(fw > 0) || !(fh > 0) || !(x0 >= 0) || !(y0 >= 0) || x0 + fw > (float)rw + 1e-3f || y0 + fh > (float)rh + 1e-3f) return 0;
+  rs_status = -5;
+  st.rw = rw; st.rh = rh; st.wx = wx; st.wy = wy; st.alpha = alpha != 0; st.dw = dw; st.dh = dh;
+  /* integer box first, leaving the kernel at least 2x (libvips' shrink before reduce) */
+  double rx = (double)fw / dw, ry = (double)fh / dh;
+  make_grid(&st.gx, rw, rx >= 4.0 ? (int)(rx / 2.0) : 1);
+  make_grid(&st.gy, rh, ry >= 4.0 ? (int)(ry / 2.0) : 1);
+  if (!make_filter(&st.fx, st.gx.n, dw, ((double)x0 - st.gx.origin) / st.gx.f, rx / st.gx.f)) return 0;
+  if (!make_filter(&st.fy, st.gy.n, dh, ((double)y0 - st.gy.origin) / st.gy.f, ry / st.gy.f)) return 0;
+  st.out = (u8 *)codec_arena_alloc((u64)dw * (u64)dh * 4);
+  st.tmp = (v128_t *)codec_arena_alloc((u64)rw * 16);
+  st.acc[0] = (v128_t *)codec_arena_alloc((u64)st.gx.n * 16);
+  st.acc[1] = (v128_t *)codec_arena_alloc((u64)st.gx.n * 16);
+  st.ring_n = st.fy.taps;
+  st.ring = (v128_t *)codec_arena_alloc((u64)st.ring_n * (u64)dw * 16);
+  if (!st.out || !st.tmp || !st.acc[0] || !st.acc[1] || !st.ring) return 0;
+  __builtin_memset(st.acc[0], 0, (u64)st.gx.n * 16);
+  __builtin_memset(st.acc[1], 0, (u64)st.gx.n * 16);
+  st.box_lo = st.fy.start[0];
+  st.box_hi = st.fy.start[dh - 1] + st.fy.count[dh - 1] - 1;
+  for (int y = 0; y < dh; y++) {
+    if (st.fy.start[y] < st.box_lo) st.box_lo = st.fy.start[y];
+    if (st.fy.start[y] + st.fy.count[y] - 1 > st.box_hi) st.box_hi = st.fy.start[y] + st.fy.count[y] - 1;
+  }
+  st.next_box = st.box_lo;
+  st.next_out = 0;
+  st.pushed = 0;
+  st_open = 1;
+  rs_status = 0;
+  return 1;
+}
+
+EXPORT(resize_stream_begin) int resize_stream_begin(int rw, int rh, int wx, int wy, float x0, float y0, float fw, float fh, int dw, int dh, int alpha) {
+  return stream_begin(rw, rh, wx, wy, x0, y0, fw, fh, dw, dh, alpha);
+}
+
+/**
+ * The next row of the pushed image (RGBA8, at least wx + rw pixels; rows outside the window
+ * are skipped). The row is first put through the colour transform set by colour_set_*.
+ */
+void resize_stream_push_row(u8 *row) {
+  if (!st_open) return;
+  int v = st.pushed++ - st.wy;
+  if (v < 0 || v >= st.rh || st.next_out >= st.dh) return;
+  colour_row(row + (u64)st.wx * 4, st.rw);
+  push_window_row(row, st.wx, 1, v);
+}
+
+/** True once every output row is written (the producer may stop). */
+int resize_stream_done(void) { return !st_open || st.next_out >= st.dh; }
+
+/** The dw x dh output once every window row was pushed, else 0 (resize_status() -6). */
+EXPORT(resize_stream_end) u8 *resize_stream_end(void) {
+  if (!st_open) return 0;
+  st_open = 0;
+  if (st.next_out < st.dh) { rs_status = -6; return 0; }
+  rs_status = 0;
+  return st.out;
+}
+
 /**
  * Resamples a view of an RGBA8 image (sw x sh pixels at src) to dw x dh RGBA8 in this module's
  * memory and returns its pointer, or 0 (resize_status() says why: -1 bad arguments, -5 no
  * memory). Window: rw x rh pixels, (u, v) -> stored pixel base + u * su + v * sv. Region:
  * x0, y0, fw, fh within the window (fractions allowed). alpha: 1 = premultiply.
+ * The window's rows are pushed through the same resampler the decoders stream into.
  */
 EXPORT(resize_rgba) u8 *resize_rgba(const u8 *src, int sw, int sh, int base, int su, int sv, int rw, int rh,
                                     float x0, float y0, float fw, float fh, int dw, int dh, int alpha) {
   rs_status = -1;
   if (sw < 1 || sh < 1 || rw < 1 || rh < 1 || dw < 1 || dh < 1) return 0;
-  if ((u64)dw * (u64)dh > (1ull << 28)) return 0;
-  if (!(fw > 0) || !(fh > 0) || !(x0 >= 0) || !(y0 >= 0) || x0 + fw > (float)rw + 1e-3f || y0 + fh > (float)rh + 1e-3f) return 0;
   /* every window corner must be a stored pixel (the mapping is affine, so corners suffice) */
   i64 total = (i64)sw * (i64)sh;
   for (int cy = 0; cy < 2; cy++)
@@ -274,65 +438,14 @@ EXPORT(resize_rgba) u8 *resize_rgba(const u8 *src, int sw, int sh, int base, int
       i64 i = (i64)base + (i64)(cx ? rw - 1 : 0) * su + (i64)(cy ? rh - 1 : 0) * sv;
       if (i < 0 || i >= total) return 0;
     }
-  rs_status = -5;
   int exact = dw == rw && dh == rh && x0 == 0 && y0 == 0 && fw == (float)rw && fh == (float)rh;
   if (exact) {
+    rs_status = -5;
     u8 *o = remap(src, base, su, sv, rw, rh);
     if (o) rs_status = 0;
     return o;
   }
-  Source s;
-  s.src = src; s.base = base; s.su = su; s.sv = sv; s.rw = rw; s.rh = rh; s.alpha = alpha != 0;
-  /* integer box first, leaving the kernel at least 2x (libvips' shrink before reduce) */
-  double rx = (double)fw / dw, ry = (double)fh / dh;
-  make_grid(&s.gx, rw, rx >= 4.0 ? (int)(rx / 2.0) : 1);
-  make_grid(&s.gy, rh, ry >= 4.0 ? (int)(ry / 2.0) : 1);
-  Filter fx, fy;
-  if (!make_filter(&fx, s.gx.n, dw, ((double)x0 - s.gx.origin) / s.gx.f, rx / s.gx.f)) return 0;
-  if (!make_filter(&fy, s.gy.n, dh, ((double)y0 - s.gy.origin) / s.gy.f, ry / s.gy.f)) return 0;
-  u8 *out = (u8 *)codec_arena_alloc((u64)dw * (u64)dh * 4);
-  s.boxrow = (v128_t *)codec_arena_alloc((u64)s.gx.n * 16);
-  s.tmp = (v128_t *)codec_arena_alloc((u64)rw * 16);
-  int ring_n = fy.taps;
-  v128_t *ring = (v128_t *)codec_arena_alloc((u64)ring_n * (u64)dw * 16);
-  if (!out || !s.boxrow || !s.tmp || !ring) return 0;
-  int next = 0; /* next box row to filter into the ring */
-  const v128_t zero = wasm_f32x4_splat(0.0f);
-  for (int y = 0; y < dh; y++) {
-    int first = fy.start[y], n = fy.count[y];
-    if (next < first) next = first;
-    while (next < first + n) {
-      box_row(&s, next);
-      filter_row(&fx, s.boxrow, ring + (u64)(next % ring_n) * (u64)dw, dw);
-      next++;
-    }
-    const float *w = fy.w + (u64)y * (u64)fy.taps;
-    u32 *o = (u32 *)(out + (u64)y * (u64)dw * 4);
-    const v128_t *rows[64];
-    int nn = n > 64 ? 64 : n;
-    for (int k = 0; k < nn; k++) rows[k] = ring + (u64)((first + k) % ring_n) * (u64)dw;
-    for (int x = 0; x < dw; x++) {
-      v128_t acc0 = zero, acc1 = zero;
-      int k = 0;
-      for (; k + 1 < nn; k += 2) {
-        acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(rows[k][x], wasm_f32x4_splat(w[k])));
-        acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(rows[k + 1][x], wasm_f32x4_splat(w[k + 1])));
-      }
-      if (k < nn) acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(rows[k][x], wasm_f32x4_splat(w[k])));
-      v128_t v = wasm_f32x4_add(acc0, acc1);
-      if (s.alpha) {
-        float a = wasm_f32x4_extract_lane(v, 3);
-        if (a <= 0.5f) {
-          v = zero;
-        } else {
-          if (a > 255.0f) a = 255.0f;
-          v128_t k255 = wasm_f32x4_splat(255.0f / a);
-          v = wasm_i32x4_shuffle(wasm_f32x4_mul(v, k255), v, 0, 1, 2, 7);
-        }
-      }
-      o[x] = f32_to_px(v);
-    }
-  }
-  rs_status = 0;
-  return out;
+  if (!stream_begin(rw, rh, 0, 0, x0, y0, fw, fh, dw, dh, alpha)) return 0;
+  for (int v = 0; v < rh && st.next_out < st.dh; v++) push_window_row(src, (i64)base + (i64)v * sv, su, v);
+  return resize_stream_end();
 }

@@ -111,9 +111,18 @@ export const decode: Step = {
         const shift = shrinkOnLoad(state, probe.width, probe.height);
         const k = 2 ** shift;
         refuseLarge(state, Math.ceil(probe.width / k), Math.ceil(probe.height / k), "cannot be decoded smaller for this transform");
+        const cmykFile = probe.color === "cmyk" || probe.color === "ycck";
+        if (state.ctx.streamDecode !== false && !cmykFile && state.options.gravity.mode !== "auto") {
+          // Decoded by the resize step, straight into the resampler: only the size is known here.
+          state.pendingDecode = { shift };
+          state.image = { width: Math.ceil(probe.width / k), height: Math.ceil(probe.height / k), data: new Uint8ClampedArray(0), hasAlpha: false };
+          state.view = fullView(probe.width, probe.height);
+          state.shrink = k;
+          return;
+        }
         // CMYK/YCCK: decoded as ink amounts and converted here through the file's CMYK profile
         // when it embeds one, in WASM memory and at the reduced scale, before any resampling.
-        const cmyk = probe.color === "cmyk" || probe.color === "ycck" ? await jpegCmykTransform(source.bytes) : undefined;
+        const cmyk = cmykFile ? await jpegCmykTransform(source.bytes) : undefined;
         const image = session.decodeJpeg(shift, { rawCmyk: cmyk !== undefined });
         if (cmyk !== undefined) applyCmykTransform(image.data, cmyk);
         state.image = image;

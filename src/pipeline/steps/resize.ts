@@ -6,7 +6,7 @@ import { computeOutputGeometry, cropsInput, type OutputGeometry } from "../geome
 import { drawOver, solid } from "../ops/composite";
 import { findFocus } from "../ops/focus";
 import type { OutputLimits, PipelineState, Step } from "../types";
-import { cropView, fullView, materialize, scaledView, viewIndex } from "../view";
+import { cropView, fullView, materialize, scaledStoredRegion, scaledView, swapsAxes, turnView, viewIndex } from "../view";
 
 /** Throws 400 "output-too-large" when the output would exceed the caps; never shrinks silently. */
 export function checkOutputLimits(geometry: OutputGeometry, limits: OutputLimits): void {
@@ -50,7 +50,9 @@ export const resize: Step = {
     }
 
     let image: RgbaImage;
-    if ((ctx.codecPath ?? "native") === "native") {
+    if (state.pendingDecode !== undefined) {
+      image = decodeResampled(state, geometry);
+    } else if ((ctx.codecPath ?? "native") === "native") {
       image = resampleNative(state, geometry);
     } else {
       const region = materialize(state.image, cropView(state.view, geometry.region));
@@ -96,5 +98,40 @@ function resampleNative(state: PipelineState, geometry: OutputGeometry): RgbaIma
   } finally {
     session.release();
     state.native = undefined;
+  }
+}
+
+/**
+ * Native path with the decode deferred to here: the decoder streams its rows straight into the
+ * resampler, in the stored frame (rows arrive top to bottom), and the output-sized result is
+ * then turned upright (a resample is symmetric under flips and transposes, so turning after
+ * it gives the same pixels as before it).
+ */
+function decodeResampled(state: PipelineState, geometry: OutputGeometry): RgbaImage {
+  const pending = state.pendingDecode;
+  const session = state.native;
+  if (pending === undefined || session === undefined) throw new Error("no deferred decode to run");
+  const view = cropView(state.view, geometry.region);
+  const { window, region } = scaledStoredRegion(view, state.shrink, state.image.width, state.image.height);
+  const swap = swapsAxes(view.turn);
+  const [outWidth, outHeight] = swap ? [geometry.height, geometry.width] : [geometry.width, geometry.height];
+  try {
+    const stored = session.decodeJpegResized(pending.shift, {
+      windowX: window.x,
+      windowY: window.y,
+      windowWidth: window.width,
+      windowHeight: window.height,
+      x: region.x,
+      y: region.y,
+      width: region.width,
+      height: region.height,
+      outWidth,
+      outHeight,
+    }, pending.colour);
+    return materialize(stored, turnView(fullView(outWidth, outHeight), view.turn));
+  } finally {
+    session.release();
+    state.native = undefined;
+    state.pendingDecode = undefined;
   }
 }
