@@ -19,7 +19,9 @@
 import codecWasm from "../../wasm/jpeg/jpeg.wasm";
 import { ProblemError } from "../errors";
 import { srgbEncodeTable, type ColourTransform } from "../images/icc";
+import type { PngLayout } from "./png-layout";
 import type { RgbaImage } from "./types";
+import { hasTranslucentPixel } from "./util";
 
 /** A released instance larger than this is dropped instead of pooled. */
 export const POOL_RETAIN_BYTES = 16 * 1024 * 1024;
@@ -106,6 +108,13 @@ export interface NativeSession {
    * in the stored frame.
    */
   decodeJpegResized(shift: ScaleShift, request: NativeStreamRequest, colour?: ColourTransform): RgbaImage;
+  /**
+   * Inflates a non-interlaced PNG's image data (the platform's DecompressionStream) and streams
+   * its scanlines, unfiltered and expanded to RGBA8, straight into the resampling `request`
+   * (rows through `colour`): memory follows the output, not the PNG's size. 422 for corrupt or
+   * truncated data. The result is a JS copy of output size.
+   */
+  decodePngResized(png: PngLayout, request: NativeStreamRequest, colour?: ColourTransform): Promise<RgbaImage>;
   /** Resamples `image` (resident or not); the result is a JS copy of output size. */
   resize(image: RgbaImage, request: NativeResizeRequest): RgbaImage;
   /** True when `image.data` lies in this session's memory. */
@@ -143,14 +152,19 @@ interface CodecExports {
   colour_clear(): void;
   colour_set_matrix(curves: number, matrix: number, table: number, tableMax: number): void;
   colour_set_gray(table: number): void;
+  png_rows_begin(width: number, height: number, type: number, depth: number, palette: number, paletteN: number, trns: number, trnsN: number): number;
+  png_rows_feed(ptr: number, len: number): number;
 }
 
 const EXPORT_NAMES = [
   "alloc", "reset", "jpeg_header", "jpeg_width", "jpeg_height", "jpeg_components", "jpeg_progressive",
   "jpeg_color", "jpeg_unsupported_reason", "jpeg_decode", "jpeg_status", "jpeg_out_width", "jpeg_out_height",
   "resize_rgba", "resize_status", "resize_stream_begin", "resize_stream_end", "jpeg_decode_stream",
-  "colour_clear", "colour_set_matrix", "colour_set_gray",
+  "colour_clear", "colour_set_matrix", "colour_set_gray", "png_rows_begin", "png_rows_feed",
 ] as const;
+
+/** Inflated PNG bytes are copied into the module in pieces of at most this size. */
+const PNG_FEED_BYTES = 64 * 1024;
 
 // Status codes of jpeg.c.
 const ST_OK = 0;
@@ -241,6 +255,40 @@ export function jpegStatusError(status: number): ProblemError {
     default:
       return invalid(`The JPEG file could not be decoded (status ${status}).`);
   }
+}
+
+/**
+ * Inflates the IDAT bodies and feeds the bytes to png_rows_feed until every scanline arrived
+ * (the rest, if any, is never inflated). Returns the rows fed, or a negative png.c status.
+ * A zlib error after the last row (say a bad Adler-32) does not matter; before it, the rows
+ * fed so far tell the caller the data is short.
+ */
+async function feedInflated(x: CodecExports, png: PngLayout, feed: number): Promise<number> {
+  const parts = png.idat;
+  const compressed = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const part of parts) controller.enqueue(part);
+      controller.close();
+    },
+  });
+  const reader = compressed.pipeThrough(new DecompressionStream("deflate")).getReader();
+  let rows = 0;
+  try {
+    while (rows >= 0 && rows < png.height) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (let at = 0; at < value.length && rows >= 0 && rows < png.height; at += PNG_FEED_BYTES) {
+        const piece = value.subarray(at, at + PNG_FEED_BYTES);
+        new Uint8Array(x.memory.buffer, feed, piece.length).set(piece);
+        rows = x.png_rows_feed(feed, piece.length);
+      }
+    }
+  } catch {
+    // Corrupt or truncated zlib data: `rows` says how far it went.
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return rows;
 }
 
 /** Why a resampling did not start or finish: no memory (413), or a bug on our side. */
@@ -339,6 +387,31 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           if (out === 0) throw resizeRefused(x, r);
           const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
           return { width: r.outWidth, height: r.outHeight, data, hasAlpha: false };
+        },
+
+        async decodePngResized(png, r, colour) {
+          const x = live();
+          setColour(x, colour);
+          const palette = png.palette.length > 0 ? copyIn(x, png.palette) : 0;
+          const trns = png.transparency.length > 0 ? copyIn(x, png.transparency) : 0;
+          const feed = x.alloc(PNG_FEED_BYTES);
+          const alpha = png.hasAlpha ? 1 : 0;
+          if (feed === 0 || (png.palette.length > 0 && palette === 0) || (png.transparency.length > 0 && trns === 0)) {
+            throw tooLarge("The image is too large to decode.");
+          }
+          if (x.resize_stream_begin(r.windowWidth, r.windowHeight, r.windowX, r.windowY, r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, alpha) === 0) {
+            throw resizeRefused(x, r);
+          }
+          if (x.png_rows_begin(png.width, png.height, png.colourType, png.bitDepth, palette, png.palette.length / 3, trns, png.transparency.length) === 0) {
+            throw invalid("The PNG header declares an impossible image.");
+          }
+          const rows = await feedInflated(x, png, feed);
+          if (rows < 0) throw invalid("The PNG image data is corrupt (unknown scanline filter).");
+          if (rows < png.height) throw invalid("The PNG image data is corrupt or truncated.");
+          const out = x.resize_stream_end();
+          if (out === 0) throw resizeRefused(x, r);
+          const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
+          return { width: r.outWidth, height: r.outHeight, data, hasAlpha: png.hasAlpha && hasTranslucentPixel(data) };
         },
 
         holds(image) {

@@ -1,4 +1,5 @@
 import type { NativeSession, ScaleShift } from "../codecs/native";
+import type { PngLayout } from "../codecs/png-layout";
 import type { ColourTransform } from "../images/icc";
 import type { RgbaImage } from "../codecs/types";
 import type { ImageFormat, OutputFormat } from "../images/format";
@@ -65,9 +66,10 @@ export interface PipelineContext {
    */
   readonly codecPath?: "native" | "jsquash";
   /**
-   * Native path: decode a JPEG while resampling it, row by row, so no decoded copy of the
-   * image is kept (default true). Not for CMYK/YCCK files or `g=auto` (which needs all the
-   * pixels to look at); false forces the decode-then-resize path (tests, benchmarks).
+   * Native path: decode a JPEG or a non-interlaced PNG while resampling it, row by row, so no
+   * decoded copy of the image is kept (default true). Not for CMYK/YCCK files or `g=auto`
+   * (which needs all the pixels to look at); false forces the decode-then-resize path (tests,
+   * benchmarks).
    */
   readonly streamDecode?: boolean;
   /** Largest decoded image (px) the native path accepts; DEFAULT_MAX_FULL_DECODE_PIXELS when absent. */
@@ -126,11 +128,18 @@ export interface PipelineState {
 }
 
 /** A decode deferred to the resize step, which streams the decoder's rows into the resampler. */
-export interface PendingDecode {
-  readonly shift: ScaleShift;
-  /** Embedded profile -> sRGB, applied to the rows as they stream. */
-  colour?: ColourTransform;
-}
+export type PendingDecode =
+  | {
+      readonly kind: "jpeg";
+      readonly shift: ScaleShift;
+      /** Embedded profile -> sRGB, applied to the rows as they stream. */
+      colour?: ColourTransform;
+    }
+  | {
+      readonly kind: "png";
+      readonly layout: PngLayout;
+      colour?: ColourTransform;
+    };
 
 /** One processing step: decides for itself whether it applies, then updates the state. */
 export interface Step {

@@ -84,8 +84,8 @@ describe("native path vs @jsquash path", () => {
   });
 
   it("refuses a source it cannot decode small enough, from its header (422 image-too-large)", async () => {
-    // A PNG whose recorded size is 13 MP: refused before the PNG decoder runs (the bytes are junk).
-    const junk: SourceImage = { bytes: new Uint8Array([0x89, 0x50, 0x4e, 0x47]), format: "png", orientation: 1, width: 4000, height: 3250 };
+    // A WebP whose recorded size is 13 MP: refused before the WebP decoder runs (the bytes are junk).
+    const junk: SourceImage = { bytes: new TextEncoder().encode("RIFF\0\0\0\0WEBP"), format: "webp", orientation: 1, width: 4000, height: 3250 };
     await expect(runPipeline(junk, options({ width: 200 }), { limits: LIMITS })).rejects.toMatchObject({ status: 422, code: "image-too-large" });
     // A JPEG that must be decoded at full size (no resize) above the limit: refused from its header.
     const bytes = await loadFixture("photo-medium-storm.jpg");

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds wasm/jpeg/jpeg.wasm from jpeg.c (JPEG decoder), resize.c (box + Lanczos3 resampler) and
-# colour.c (profile -> sRGB on streamed rows),
+# colour.c (profile -> sRGB on streamed rows) and png.c (PNG scanlines streamed into the resampler),
 # one module sharing one linear memory (our own code; no libc, no imports, no third-party source).
 # Needs clang with the wasm32 target and wasm-ld (Debian: apt-get install clang lld);
 # wasm-opt (binaryen) is used when present. Compile and link are separate steps because the
@@ -15,8 +15,10 @@ $CLANG --target=wasm32 -O3 -nostdlib -ffreestanding -msimd128 -mbulk-memory -mno
   -Wall -Wextra -Wno-unused-parameter -c -o resize.o resize.c
 $CLANG --target=wasm32 -O3 -nostdlib -ffreestanding -msimd128 -mbulk-memory -mnontrapping-fptoint \
   -Wall -Wextra -Wno-unused-parameter -c -o colour.o colour.c
-$WASM_LD --no-entry --strip-all -z stack-size=65536 --initial-memory=1179648 -o jpeg.wasm jpeg.o resize.o colour.o
-rm -f jpeg.o resize.o colour.o
+$CLANG --target=wasm32 -O3 -nostdlib -ffreestanding -msimd128 -mbulk-memory -mnontrapping-fptoint \
+  -Wall -Wextra -Wno-unused-parameter -c -o png.o png.c
+$WASM_LD --no-entry --strip-all -z stack-size=65536 --initial-memory=1179648 -o jpeg.wasm jpeg.o resize.o colour.o png.o
+rm -f jpeg.o resize.o colour.o png.o
 if command -v wasm-opt >/dev/null 2>&1; then
   wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int jpeg.wasm -o jpeg.wasm
 fi

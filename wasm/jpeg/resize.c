@@ -203,6 +203,7 @@ typedef struct {
   int next_box;     /* next box row to finish */
   int next_out;     /* next output row to write */
   int pushed;       /* rows pushed so far */
+  int exact;        /* the region is the whole window at its own size: rows are copied */
   u8 *out;
   int dw, dh;
 } Stream;
@@ -312,6 +313,13 @@ static void finish_box(int r) {
 
 /* Window row v, pixel u at src + (first + u * step) * 4. */
 static void push_window_row(const u8 *src, i64 first, i64 step, int v) {
+  if (st.exact) {
+    u32 *o = (u32 *)(st.out + (u64)v * (u64)st.dw * 4);
+    const u32 *p = (const u32 *)src + first;
+    for (int u = 0; u < st.rw; u++, p += step) o[u] = *p;
+    st.next_out = v + 1;
+    return;
+  }
   const Grid *gy = &st.gy;
   int ny = gy->f + gy->half;
   int rlo = floor_div(v - gy->s0 - ny + 1, gy->f), rhi = floor_div(v - gy->s0, gy->f);
@@ -363,6 +371,16 @@ static int stream_begin(int rw, int rh, int wx, int wy, float x0, float y0, floa
   if (!(fw > 0) || !(fh > 0) || !(x0 >= 0) || !(y0 >= 0) || x0 + fw > (float)rw + 1e-3f || y0 + fh > (float)rh + 1e-3f) return 0;
   rs_status = -5;
   st.rw = rw; st.rh = rh; st.wx = wx; st.wy = wy; st.alpha = alpha != 0; st.dw = dw; st.dh = dh;
+  st.pushed = 0;
+  st.next_out = 0;
+  st.exact = dw == rw && dh == rh && x0 == 0 && y0 == 0 && fw == (float)rw && fh == (float)rh;
+  if (st.exact) {
+    st.out = (u8 *)codec_arena_alloc((u64)dw * (u64)dh * 4);
+    if (!st.out) return 0;
+    st_open = 1;
+    rs_status = 0;
+    return 1;
+  }
   /* integer box first, leaving the kernel at least 2x (libvips' shrink before reduce) */
   double rx = (double)fw / dw, ry = (double)fh / dh;
   make_grid(&st.gx, rw, rx >= 4.0 ? (int)(rx / 2.0) : 1);

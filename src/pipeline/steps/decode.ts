@@ -1,6 +1,7 @@
 import { decode as decodePixels } from "../../codecs";
 import { openNativeSession, type ScaleShift } from "../../codecs/native";
-import type { DecodeHint } from "../../codecs/types";
+import { pngLayout } from "../../codecs/png-layout";
+import { MAX_DECODE_PIXELS, type DecodeHint } from "../../codecs/types";
 import { ProblemError } from "../../errors";
 import { applyCmykTransform, jpegCmykTransform } from "../../images/icc";
 import { computeOutputGeometry } from "../geometry";
@@ -77,8 +78,12 @@ export function shrinkOnLoad(state: PipelineState, width: number, height: number
   return 0;
 }
 
-function refuseLarge(state: PipelineState, width: number, height: number, why: string): void {
-  const max = state.ctx.maxFullDecodePixels ?? DEFAULT_MAX_FULL_DECODE_PIXELS;
+/** Whether the decode may wait for the resize step and stream into it (see PipelineContext.streamDecode). */
+function canStream(state: PipelineState): boolean {
+  return state.ctx.streamDecode !== false && state.options.gravity.mode !== "auto";
+}
+
+function refuseLarge(state: PipelineState, width: number, height: number, why: string, max = state.ctx.maxFullDecodePixels ?? DEFAULT_MAX_FULL_DECODE_PIXELS): void {
   if (width * height <= max) return;
   throw new ProblemError(
     422,
@@ -112,9 +117,9 @@ export const decode: Step = {
         const k = 2 ** shift;
         refuseLarge(state, Math.ceil(probe.width / k), Math.ceil(probe.height / k), "cannot be decoded smaller for this transform");
         const cmykFile = probe.color === "cmyk" || probe.color === "ycck";
-        if (state.ctx.streamDecode !== false && !cmykFile && state.options.gravity.mode !== "auto") {
+        if (!cmykFile && canStream(state)) {
           // Decoded by the resize step, straight into the resampler: only the size is known here.
-          state.pendingDecode = { shift };
+          state.pendingDecode = { kind: "jpeg", shift };
           state.image = { width: Math.ceil(probe.width / k), height: Math.ceil(probe.height / k), data: new Uint8ClampedArray(0), hasAlpha: false };
           state.view = fullView(probe.width, probe.height);
           state.shrink = k;
@@ -135,6 +140,22 @@ export const decode: Step = {
       state.native = undefined;
       width = probe.width;
       height = probe.height;
+    }
+    if (native && source.format === "png" && canStream(state)) {
+      const layout = pngLayout(source.bytes);
+      if (!layout.interlaced) {
+        // Rows stream into the resampler: memory follows the output, so only the pixel count
+        // any decoder accepts bounds it (CPU time grows with it).
+        refuseLarge(state, layout.width, layout.height, "is too large to transform", MAX_DECODE_PIXELS);
+        state.native = openNativeSession();
+        state.pendingDecode = { kind: "png", layout };
+        state.image = { width: layout.width, height: layout.height, data: new Uint8ClampedArray(0), hasAlpha: layout.hasAlpha };
+        state.view = fullView(layout.width, layout.height);
+        state.shrink = 1;
+        return;
+      }
+      width = layout.width;
+      height = layout.height;
     }
     if (native && width !== undefined && height !== undefined) {
       refuseLarge(state, width, height, `its ${source.format.toUpperCase()} decoder cannot shrink on load`);

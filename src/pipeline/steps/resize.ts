@@ -51,7 +51,7 @@ export const resize: Step = {
 
     let image: RgbaImage;
     if (state.pendingDecode !== undefined) {
-      image = decodeResampled(state, geometry);
+      image = await decodeResampled(state, geometry);
     } else if ((ctx.codecPath ?? "native") === "native") {
       image = resampleNative(state, geometry);
     } else {
@@ -107,7 +107,7 @@ function resampleNative(state: PipelineState, geometry: OutputGeometry): RgbaIma
  * then turned upright (a resample is symmetric under flips and transposes, so turning after
  * it gives the same pixels as before it).
  */
-function decodeResampled(state: PipelineState, geometry: OutputGeometry): RgbaImage {
+async function decodeResampled(state: PipelineState, geometry: OutputGeometry): Promise<RgbaImage> {
   const pending = state.pendingDecode;
   const session = state.native;
   if (pending === undefined || session === undefined) throw new Error("no deferred decode to run");
@@ -116,7 +116,7 @@ function decodeResampled(state: PipelineState, geometry: OutputGeometry): RgbaIm
   const swap = swapsAxes(view.turn);
   const [outWidth, outHeight] = swap ? [geometry.height, geometry.width] : [geometry.width, geometry.height];
   try {
-    const stored = session.decodeJpegResized(pending.shift, {
+    const request = {
       windowX: window.x,
       windowY: window.y,
       windowWidth: window.width,
@@ -127,7 +127,10 @@ function decodeResampled(state: PipelineState, geometry: OutputGeometry): RgbaIm
       height: region.height,
       outWidth,
       outHeight,
-    }, pending.colour);
+    };
+    const stored = pending.kind === "jpeg"
+      ? session.decodeJpegResized(pending.shift, request, pending.colour)
+      : await session.decodePngResized(pending.layout, request, pending.colour);
     return materialize(stored, turnView(fullView(outWidth, outHeight), view.turn));
   } finally {
     session.release();
