@@ -636,6 +636,10 @@ describe("similarity to sharp's output for the same operations (fmt=png)", () =>
     ["webp-lossy-photo-bythewater.webp", bothOps],
     ["avif-photo-kite.avif", bothOps],
     ["png-16bit-rgb-imagemagick.png", allOps],
+    // Non-interlaced PNGs stream their rows into the resampler (8.3 MP, palette, grey).
+    ["png-large-cascade.png", bothOps],
+    ["png-palette-photo-building.png", bothOps],
+    ["png-gray-basketball.png", bothOps],
     ["jpeg-grayscale-grey.jpg", bothOps],
     ["gif-animated-photo-pan.gif", allOps], // sharp reads the first frame; 300x300 cover enlarges it
   ];
