@@ -95,9 +95,13 @@ function refuseLarge(state: PipelineState, width: number, height: number, why: s
 
 /**
  * Stored bytes -> RGBA pixels. On the native path a JPEG our decoder supports (decided from
- * its header) is decoded at the shrink-on-load scale into the WASM memory the resize step
- * reads (a CMYK/YCCK one as ink amounts, converted to sRGB in place through its CMYK profile); anything else decodes at full size with @jsquash, refused from its header (422) when
- * that size is beyond `maxFullDecodePixels`.
+ * its header) or a non-interlaced PNG is not decoded here: the resize step streams its rows
+ * straight into the resampler (`state.pendingDecode`; `image` is a placeholder of the decoded
+ * size), so no decoded copy exists. Exceptions decode here: with `g=auto` (which looks at the
+ * pixels) a JPEG is decoded at the shrink-on-load scale into the WASM memory the resize step
+ * reads, and a CMYK/YCCK one as ink amounts, converted to sRGB in place through its CMYK
+ * profile. Anything else decodes at full size with @jsquash, refused from its header (422)
+ * when that size is beyond `maxFullDecodePixels`.
  */
 export const decode: Step = {
   name: "decode",
