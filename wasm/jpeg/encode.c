@@ -536,8 +536,9 @@ static void flush_word(BitWriter *w) {
   }
 }
 
-/* Appends the low `n` bits of `value` (n <= 32; value has no higher bits set). */
-static inline void put_bits(BitWriter *w, u32 value, int n) {
+/* Appends the low `n` bits of `value` (n <= 32; value has no higher bits set). Forced inline
+ * (with encode_block): clang keeps calls otherwise, about 10% of the encode time. */
+static inline __attribute__((always_inline)) void put_bits(BitWriter *w, u32 value, int n) {
   w->acc = (w->acc << n) | value;
   w->bits += n;
   if (w->bits >= 32) flush_word(w);
@@ -560,7 +561,7 @@ static void finish_bits(BitWriter *w) {
   }
 }
 
-static void encode_block(BitWriter *w, const i16 *block, int *previous_dc, const HuffTable *dc, const HuffTable *ac) {
+static inline __attribute__((always_inline)) void encode_block(BitWriter *w, const i16 *block, int *previous_dc, const HuffTable *dc, const HuffTable *ac) {
   int diff = block[0] - *previous_dc;
   *previous_dc = block[0];
   int category = magnitude_bits(diff);
