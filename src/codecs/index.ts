@@ -114,10 +114,13 @@ export async function decode(bytes: Uint8Array, format: ImageFormat, hint?: Deco
   return image;
 }
 
-/** Encodes RGBA8 as `format`. `quality` 1..100 (ignored by PNG). */
-export async function encode(image: RgbaImage, format: OutputFormat, quality: number): Promise<Uint8Array> {
+/**
+ * Encodes RGBA8 as `format`. `quality` 1..100 (ignored by PNG). `path` picks the JPEG encoder
+ * (see ./jpeg `encodeJpeg`): ours for baseline outputs ("native"), or mozjpeg for all ("jsquash").
+ */
+export async function encode(image: RgbaImage, format: OutputFormat, quality: number, path: "native" | "jsquash" = "native"): Promise<Uint8Array> {
   const q = Math.min(100, Math.max(1, Math.round(quality)));
-  return ENCODERS[format](image, q);
+  return format === "jpeg" ? encodeJpeg(image, q, path) : ENCODERS[format](image, q);
 }
 
 /** Resamples to exactly `width` x `height` (Lanczos3, sRGB; the caller keeps the aspect ratio). */

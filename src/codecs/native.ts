@@ -117,6 +117,11 @@ export interface NativeSession {
   decodePngResized(png: PngLayout, request: NativeStreamRequest, colour?: ColourTransform): Promise<RgbaImage>;
   /** Resamples `image` (resident or not); the result is a JS copy of output size. */
   resize(image: RgbaImage, request: NativeResizeRequest): RgbaImage;
+  /**
+   * Encodes `image` (resident or not; alpha ignored) as a baseline JPEG of `quality` 1..100
+   * (wasm/jpeg/encode.c); the result is a JS copy of the file.
+   */
+  encodeJpeg(image: RgbaImage, quality: number): Uint8Array;
   /** True when `image.data` lies in this session's memory. */
   holds(image: RgbaImage): boolean;
   memoryBytes(): number;
@@ -154,6 +159,9 @@ interface CodecExports {
   colour_set_gray(table: number): void;
   png_rows_begin(width: number, height: number, type: number, depth: number, palette: number, paletteN: number, trns: number, trnsN: number): number;
   png_rows_feed(ptr: number, len: number): number;
+  jpeg_encode(rgba: number, width: number, height: number, quality: number): number;
+  jpeg_encoded_size(): number;
+  jpeg_encode_status(): number;
 }
 
 const EXPORT_NAMES = [
@@ -161,6 +169,7 @@ const EXPORT_NAMES = [
   "jpeg_color", "jpeg_unsupported_reason", "jpeg_decode", "jpeg_status", "jpeg_out_width", "jpeg_out_height",
   "resize_rgba", "resize_status", "resize_stream_begin", "resize_stream_end", "jpeg_decode_stream",
   "colour_clear", "colour_set_matrix", "colour_set_gray", "png_rows_begin", "png_rows_feed",
+  "jpeg_encode", "jpeg_encoded_size", "jpeg_encode_status",
 ] as const;
 
 /** Inflated PNG bytes are copied into the module in pieces of at most this size. */
@@ -437,6 +446,29 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           return { width: r.outWidth, height: r.outHeight, data, hasAlpha: image.hasAlpha };
         },
 
+        encodeJpeg(image, quality) {
+          const x = live();
+          if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new RangeError(`JPEG quality ${quality}`);
+          if (image.data.length !== image.width * image.height * 4) {
+            throw new RangeError(`RGBA data of ${image.data.length} bytes for ${image.width}x${image.height}`);
+          }
+          let ptr: number;
+          if (session.holds(image)) {
+            ptr = image.data.byteOffset;
+          } else {
+            ptr = x.alloc(image.data.byteLength);
+            if (ptr === 0) throw tooLarge("The image is too large to encode.");
+            new Uint8ClampedArray(x.memory.buffer, ptr, image.data.byteLength).set(image.data);
+          }
+          const out = x.jpeg_encode(ptr, image.width, image.height, quality);
+          if (out === 0) {
+            const status = x.jpeg_encode_status();
+            if (status === ER_NO_MEMORY) throw tooLarge("The image is too large to encode.");
+            throw new RangeError(`native JPEG encoder refused ${image.width}x${image.height} at quality ${quality} (status ${status})`);
+          }
+          return new Uint8Array(x.memory.buffer, out, x.jpeg_encoded_size()).slice();
+        },
+
         memoryBytes() {
           return e.memory.buffer.byteLength;
         },
@@ -472,6 +504,16 @@ export function nativePool(): NativePool {
 /** A session of the shared pool; call `release()` when done (a `finally`). */
 export function openNativeSession(): NativeSession {
   return nativePool().open();
+}
+
+/** Encodes `image` as a baseline JPEG in a session of its own (see NativeSession.encodeJpeg). */
+export function encodeNativeJpeg(image: RgbaImage, quality: number): Uint8Array {
+  const session = openNativeSession();
+  try {
+    return session.encodeJpeg(image, quality);
+  } finally {
+    session.release();
+  }
 }
 
 /** Linear memory held by our module's instances in this isolate (0 before first use). */

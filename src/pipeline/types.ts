@@ -61,8 +61,9 @@ export interface PipelineContext {
    *   box + Lanczos3 resampler reading it in place; other formats (and JPEGs our decoder does
    *   not support) decode with @jsquash and are resampled by our resampler. A source whose
    *   decode cannot be reduced below `maxFullDecodePixels` is refused (422) from its header.
-   * - "jsquash": the previous path (@jsquash decoders at full size, @jsquash/resize), without
-   *   that guard: kept for before/after benchmarks.
+   *   Baseline JPEG outputs (up to PROGRESSIVE_MIN_PIXELS) come from our encoder too.
+   * - "jsquash": the previous path (@jsquash decoders at full size, @jsquash/resize, mozjpeg
+   *   for every JPEG output), without that guard: kept for before/after benchmarks.
    */
   readonly codecPath?: "native" | "jsquash";
   /**

@@ -6,6 +6,6 @@ export const encode: Step = {
   name: "encode",
   async run(state) {
     const quality = state.options.quality ?? DEFAULT_QUALITY[state.format];
-    state.output = await encodePixels(state.image, state.format, quality);
+    state.output = await encodePixels(state.image, state.format, quality, state.ctx.codecPath ?? "native");
   },
 };
