@@ -190,11 +190,11 @@ async function run(request: Request, op: string, query: string, codecPath: "nati
   const shrunk = boxShrinkBytes(srcW, srcH, result.width, result.height);
   const resized = srcW === result.width && srcH === result.height ? 0 : result.width * result.height * 4;
   const output = result.bytes.byteLength;
-  // Native path: the decoded (shrink-on-load) image stays in our module's WASM memory (counted
-  // above as "native") and is resized where it lies; only output-sized RGBA reaches JS.
-  // Non-JPEG sources still decode to a JS buffer, which is then copied into "native".
-  const nativeJpeg = codecPath === "native" && probe.format === "jpeg";
-  const jsDecoded = nativeJpeg ? 0 : decoded;
+  // Native path: JPEG and non-interlaced PNG rows stream from the decoder into the resampler in
+  // our module's WASM memory (counted above as "native"); only output-sized RGBA reaches JS.
+  // Other sources still decode to a JS buffer, which is then copied into "native".
+  const streamed = codecPath === "native" && (probe.format === "jpeg" || (probe.format === "png" && !probe.progressive));
+  const jsDecoded = streamed ? 0 : decoded;
   const jsByStep: Partial<Record<StepName, number>> =
     codecPath === "native"
       ? {
