@@ -425,10 +425,14 @@ async function freshSeed(ctx: Context): Promise<string> {
   return id;
 }
 
-/** wrangler dev rebuilds and restarts the worker when a source file changes (other work in the checkout). */
+/**
+ * wrangler dev rebuilds and restarts the worker when a source file or its static assets change
+ * (other work in the checkout; `npm run dev` and `build:web` rewrite web/dist, which vite may
+ * delete and recreate, so all of web/ is watched).
+ */
 export function watchSources(onChange: () => void): FSWatcher[] {
   const watchers: FSWatcher[] = [];
-  for (const dir of ["src", "wasm"]) {
+  for (const dir of ["src", "wasm", "web"]) {
     try {
       watchers.push(watch(dir, { recursive: true }, onChange));
     } catch {
