@@ -8,6 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import sharp from "sharp";
 import { corpusFiles, readCorpusFile } from "./corpus";
+import { mulberry32 } from "../mulberry32";
 
 export interface FuzzOptions {
   readonly baseUrl: string;
@@ -64,16 +65,9 @@ const CATEGORIES: Category[] = ["query", "multipart", "headers", "mutated-put", 
 // A small seeded PRNG for the byte mutations (fast-check drives the structured inputs).
 
 export class Rng {
-  private state: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0 || 1;
-  }
-  next(): number {
-    // mulberry32
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed >>> 0 || 1);
   }
   int(max: number): number {
     return Math.floor(this.next() * max);

@@ -13,6 +13,7 @@ import { decode as jpegJsDecode } from "jpeg-js";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ProblemError } from "../../src/errors";
 import { corpusFiles, FIXTURES_DIR, readCorpusFile } from "./corpus";
+import { mulberry32 } from "../mulberry32";
 
 const WASM_PATH = resolve(import.meta.dirname, "../../wasm/jpeg/jpeg.wasm");
 
@@ -211,17 +212,8 @@ function segments(b: Uint8Array): [number, number, number][] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so failures can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so failures can be replayed. */
+const rng = mulberry32;
 
 function mutate(src: Uint8Array, rand: () => number): { bytes: Uint8Array; what: string } {
   const int = (n: number): number => Math.floor(rand() * n);

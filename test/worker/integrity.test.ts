@@ -4,6 +4,7 @@ import { ProblemError } from "../../src/errors";
 import type { ImageFormat } from "../../src/images/format";
 import { integrityCheck } from "../../src/images/integrity";
 import { loadFixture } from "./fixtures";
+import { mulberry32 } from "../mulberry32";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -88,17 +89,8 @@ function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from = 0): numbe
 }
 const contains = (haystack: Uint8Array, needle: Uint8Array): boolean => indexOfBytes(haystack, needle) >= 0;
 
-/** A small deterministic PRNG (mulberry32), so the sampled truncation points are stable. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG, so the sampled truncation points are stable. */
+const prng = mulberry32;
 
 /**
  * Offsets where a structure starts (a cut there ends the file exactly between two parts, the

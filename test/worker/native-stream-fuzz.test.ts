@@ -11,20 +11,9 @@ import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { ImageFormat } from "../../src/images/format";
 import { loadFixture } from "./fixtures";
 import { options } from "./image-helpers";
+import { mulberry32 } from "../mulberry32";
 
 const LIMITS = { maxSide: 4096, maxPixels: 16_000_000 };
-
-/** mulberry32: a seeded PRNG, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Uint8Array, rand: () => number, headerEnd: number): { bytes: Uint8Array; what: string } {
   const int = (n: number): number => Math.floor(rand() * n);
@@ -57,7 +46,7 @@ function mutate(src: Uint8Array, rand: () => number, headerEnd: number): { bytes
 
 async function fuzz(name: string, format: ImageFormat, headerEnd: (bytes: Uint8Array) => number, seed: number, rounds: number): Promise<string> {
   const original = await loadFixture(name);
-  const rand = rng(seed);
+  const rand = mulberry32(seed); // seeded: a failure can be replayed
   const outcomes = new Map<string, number>();
   for (let i = 0; i < rounds; i++) {
     const { bytes, what } = mutate(original, rand, headerEnd(original));
