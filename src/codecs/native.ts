@@ -59,15 +59,8 @@ export interface NativeDecoded extends RgbaImage {
   readonly complete: boolean;
 }
 
-/**
- * What to resample: a window of the resident (or copied-in) image seen through a view (pixel
- * (u, v) of the window is stored pixel `base + u * stepU + v * stepV`), and within the window
- * a rectangle (fractions allowed) mapped onto `outWidth` x `outHeight`.
- */
-export interface NativeResizeRequest {
-  readonly base: number;
-  readonly stepU: number;
-  readonly stepV: number;
+/** A window of `windowWidth` x `windowHeight` pixels and, within it, the rectangle (fractions allowed) mapped onto `outWidth` x `outHeight`. */
+interface NativeResampling {
   readonly windowWidth: number;
   readonly windowHeight: number;
   readonly x: number;
@@ -79,21 +72,22 @@ export interface NativeResizeRequest {
 }
 
 /**
- * A resampling the decoder streams into, in the decoded image's stored (unturned) frame: the
- * window `windowX, windowY, windowWidth x windowHeight` of the decoded rows, and within it a
- * rectangle (fractions allowed) mapped onto `outWidth` x `outHeight`.
+ * What to resample: a window of the resident (or copied-in) image seen through a view (pixel
+ * (u, v) of the window is stored pixel `base + u * stepU + v * stepV`).
  */
-export interface NativeStreamRequest {
+export interface NativeResizeRequest extends NativeResampling {
+  readonly base: number;
+  readonly stepU: number;
+  readonly stepV: number;
+}
+
+/**
+ * A resampling the decoder streams into, in the decoded image's stored (unturned) frame: the
+ * window starts at (`windowX`, `windowY`) of the decoded rows.
+ */
+export interface NativeStreamRequest extends NativeResampling {
   readonly windowX: number;
   readonly windowY: number;
-  readonly windowWidth: number;
-  readonly windowHeight: number;
-  readonly x: number;
-  readonly y: number;
-  readonly width: number;
-  readonly height: number;
-  readonly outWidth: number;
-  readonly outHeight: number;
 }
 
 export interface NativeSession {
@@ -300,6 +294,19 @@ async function feedInflated(x: CodecExports, png: PngLayout, feed: number): Prom
   return rows;
 }
 
+/** Starts the resampling a decoder then pushes its rows into (resize.c's stream). */
+function beginStream(x: CodecExports, r: NativeStreamRequest, alpha: boolean): void {
+  const started = x.resize_stream_begin(r.windowWidth, r.windowHeight, r.windowX, r.windowY, r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, alpha ? 1 : 0);
+  if (started === 0) throw resizeRefused(x, r);
+}
+
+/** The output of a resampling every row was pushed into, as a JS copy. */
+function endStream(x: CodecExports, r: NativeStreamRequest): Uint8ClampedArray {
+  const out = x.resize_stream_end();
+  if (out === 0) throw resizeRefused(x, r);
+  return new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
+}
+
 /** Why a resampling did not start or finish: no memory (413), or a bug on our side. */
 function resizeRefused(x: CodecExports, request: object, image?: RgbaImage): Error {
   if (x.resize_status() === ER_NO_MEMORY) return tooLarge("The image is too large to resize.");
@@ -385,17 +392,12 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           if (!Number.isInteger(shift) || shift < 0 || shift > 3) throw new RangeError(`scaleShift ${shift}`);
           if (file.len === 0) throw new Error("decodeJpegResized before probeJpeg");
           setColour(x, colour);
-          if (x.resize_stream_begin(r.windowWidth, r.windowHeight, r.windowX, r.windowY, r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, 0) === 0) {
-            throw resizeRefused(x, r);
-          }
+          beginStream(x, r, false);
           if (x.jpeg_decode_stream(file.ptr, file.len, shift, FLAG_STRICT) === 0) {
             const status = x.jpeg_status();
             throw jpegStatusError(status === ST_OK ? ER_CORRUPT_DATA : status);
           }
-          const out = x.resize_stream_end();
-          if (out === 0) throw resizeRefused(x, r);
-          const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
-          return { width: r.outWidth, height: r.outHeight, data, hasAlpha: false };
+          return { width: r.outWidth, height: r.outHeight, data: endStream(x, r), hasAlpha: false };
         },
 
         async decodePngResized(png, r, colour) {
@@ -404,22 +406,17 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           const palette = png.palette.length > 0 ? copyIn(x, png.palette) : 0;
           const trns = png.transparency.length > 0 ? copyIn(x, png.transparency) : 0;
           const feed = x.alloc(PNG_FEED_BYTES);
-          const alpha = png.hasAlpha ? 1 : 0;
           if (feed === 0 || (png.palette.length > 0 && palette === 0) || (png.transparency.length > 0 && trns === 0)) {
             throw tooLarge("The image is too large to decode.");
           }
-          if (x.resize_stream_begin(r.windowWidth, r.windowHeight, r.windowX, r.windowY, r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, alpha) === 0) {
-            throw resizeRefused(x, r);
-          }
+          beginStream(x, r, png.hasAlpha);
           if (x.png_rows_begin(png.width, png.height, png.colourType, png.bitDepth, palette, png.palette.length / 3, trns, png.transparency.length) === 0) {
             throw invalid("The PNG header declares an impossible image.");
           }
           const rows = await feedInflated(x, png, feed);
           if (rows < 0) throw invalid("The PNG image data is corrupt (unknown scanline filter).");
           if (rows < png.height) throw invalid("The PNG image data is corrupt or truncated.");
-          const out = x.resize_stream_end();
-          if (out === 0) throw resizeRefused(x, r);
-          const data = new Uint8ClampedArray(x.memory.buffer, out, r.outWidth * r.outHeight * 4).slice();
+          const data = endStream(x, r);
           return { width: r.outWidth, height: r.outHeight, data, hasAlpha: png.hasAlpha && hasTranslucentPixel(data) };
         },
 

@@ -134,24 +134,6 @@ static inline u32 f32_to_px(v128_t v) {
   return (u32)wasm_i32x4_extract_lane(b, 0);
 }
 
-/* ---------------------------------------------------------------- view copy (no resampling) */
-static u8 *remap(const u8 *src, i64 base, i64 su, i64 sv, int w, int h) {
-  u8 *out = (u8 *)codec_arena_alloc((u64)w * (u64)h * 4);
-  if (!out) return 0;
-  const u32 *s = (const u32 *)src;
-  u32 *d = (u32 *)out;
-  for (int v = 0; v < h; v++) {
-    i64 i = base + (i64)v * sv;
-    if (su == 1) {
-      __builtin_memcpy(d, s + i, (u64)w * 4);
-      d += w;
-    } else {
-      for (int u = 0; u < w; u++, i += su) *d++ = s[i];
-    }
-  }
-  return out;
-}
-
 /* ---------------------------------------------------------------- resize (push) */
 /*
  * The box grid is centred on the window, so a mirror-symmetric source gives a mirror-symmetric
@@ -403,8 +385,6 @@ static int stream_begin(int rw, int rh, int wx, int wy, float x0, float y0, floa
     if (st.fy.start[y] + st.fy.count[y] - 1 > st.box_hi) st.box_hi = st.fy.start[y] + st.fy.count[y] - 1;
   }
   st.next_box = st.box_lo;
-  st.next_out = 0;
-  st.pushed = 0;
   st_open = 1;
   rs_status = 0;
   return 1;
@@ -456,13 +436,6 @@ EXPORT(resize_rgba) u8 *resize_rgba(const u8 *src, int sw, int sh, int base, int
       i64 i = (i64)base + (i64)(cx ? rw - 1 : 0) * su + (i64)(cy ? rh - 1 : 0) * sv;
       if (i < 0 || i >= total) return 0;
     }
-  int exact = dw == rw && dh == rh && x0 == 0 && y0 == 0 && fw == (float)rw && fh == (float)rh;
-  if (exact) {
-    rs_status = -5;
-    u8 *o = remap(src, base, su, sv, rw, rh);
-    if (o) rs_status = 0;
-    return o;
-  }
   if (!stream_begin(rw, rh, 0, 0, x0, y0, fw, fh, dw, dh, alpha)) return 0;
   for (int v = 0; v < rh && st.next_out < st.dh; v++) push_window_row(src, (i64)base + (i64)v * sv, su, v);
   return resize_stream_end();

@@ -5,7 +5,7 @@ import { MAX_DECODE_PIXELS, type DecodeHint } from "../../codecs/types";
 import { ProblemError } from "../../errors";
 import { applyCmykTransform, jpegCmykTransform } from "../../images/icc";
 import { computeOutputGeometry } from "../geometry";
-import { DEFAULT_MAX_FULL_DECODE_PIXELS, type PipelineState, type Step } from "../types";
+import { DEFAULT_MAX_FULL_DECODE_PIXELS, type PendingDecode, type PipelineState, type Step } from "../types";
 import { cropView, fullView, swapsAxes, turnView } from "../view";
 import { validateCrop } from "./crop";
 import { orientationTurn } from "./orient";
@@ -83,6 +83,18 @@ function canStream(state: PipelineState): boolean {
   return state.ctx.streamDecode !== false && state.options.gravity.mode !== "auto";
 }
 
+/**
+ * Leaves the decode to the resize step, which streams the decoder's rows straight into the
+ * resampler (state.native holds the session): here only the sizes are known, so `image` is a
+ * placeholder of the decoded size (stored `width` x `height` read at 1/`shrink`) without pixels.
+ */
+function deferDecode(state: PipelineState, pending: PendingDecode, width: number, height: number, shrink: number, hasAlpha: boolean): void {
+  state.pendingDecode = pending;
+  state.image = { width: Math.ceil(width / shrink), height: Math.ceil(height / shrink), data: new Uint8ClampedArray(0), hasAlpha };
+  state.view = fullView(width, height);
+  state.shrink = shrink;
+}
+
 function refuseLarge(state: PipelineState, width: number, height: number, why: string, max = state.ctx.maxFullDecodePixels ?? DEFAULT_MAX_FULL_DECODE_PIXELS): void {
   if (width * height <= max) return;
   throw new ProblemError(
@@ -122,11 +134,7 @@ export const decode: Step = {
         refuseLarge(state, Math.ceil(probe.width / k), Math.ceil(probe.height / k), "cannot be decoded smaller for this transform");
         const cmykFile = probe.color === "cmyk" || probe.color === "ycck";
         if (!cmykFile && canStream(state)) {
-          // Decoded by the resize step, straight into the resampler: only the size is known here.
-          state.pendingDecode = { kind: "jpeg", shift };
-          state.image = { width: Math.ceil(probe.width / k), height: Math.ceil(probe.height / k), data: new Uint8ClampedArray(0), hasAlpha: false };
-          state.view = fullView(probe.width, probe.height);
-          state.shrink = k;
+          deferDecode(state, { kind: "jpeg", shift }, probe.width, probe.height, k, false);
           return;
         }
         // CMYK/YCCK: decoded as ink amounts and converted here through the file's CMYK profile
@@ -152,10 +160,7 @@ export const decode: Step = {
         // any decoder accepts bounds it (CPU time grows with it).
         refuseLarge(state, layout.width, layout.height, "is too large to transform", MAX_DECODE_PIXELS);
         state.native = openNativeSession();
-        state.pendingDecode = { kind: "png", layout };
-        state.image = { width: layout.width, height: layout.height, data: new Uint8ClampedArray(0), hasAlpha: layout.hasAlpha };
-        state.view = fullView(layout.width, layout.height);
-        state.shrink = 1;
+        deferDecode(state, { kind: "png", layout }, layout.width, layout.height, 1, layout.hasAlpha);
         return;
       }
       width = layout.width;
