@@ -345,6 +345,13 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
         if (released) throw new Error("native session used after release()");
         return e;
       };
+      /** Where `image`'s pixels lie in this instance: in place when resident, else copied in. */
+      const pixelsIn = (x: CodecExports, image: RgbaImage, purpose: string): number => {
+        if (session.holds(image)) return image.data.byteOffset;
+        const ptr = copyIn(x, new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength));
+        if (ptr === 0) throw tooLarge(`The image is too large to ${purpose}.`);
+        return ptr;
+      };
       const session: NativeSession = {
         probeJpeg(bytes) {
           const x = live();
@@ -426,14 +433,7 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
 
         resize(image, r) {
           const x = live();
-          let ptr: number;
-          if (session.holds(image)) {
-            ptr = image.data.byteOffset;
-          } else {
-            ptr = x.alloc(image.data.byteLength);
-            if (ptr === 0) throw tooLarge("The image is too large to resize.");
-            new Uint8ClampedArray(x.memory.buffer, ptr, image.data.byteLength).set(image.data);
-          }
+          const ptr = pixelsIn(x, image, "resize");
           const out = x.resize_rgba(
             ptr, image.width, image.height, r.base, r.stepU, r.stepV, r.windowWidth, r.windowHeight,
             r.x, r.y, r.width, r.height, r.outWidth, r.outHeight, image.hasAlpha ? 1 : 0,
@@ -449,14 +449,7 @@ export function createNativePool(module: WebAssembly.Module): NativePool {
           if (image.data.length !== image.width * image.height * 4) {
             throw new RangeError(`RGBA data of ${image.data.length} bytes for ${image.width}x${image.height}`);
           }
-          let ptr: number;
-          if (session.holds(image)) {
-            ptr = image.data.byteOffset;
-          } else {
-            ptr = x.alloc(image.data.byteLength);
-            if (ptr === 0) throw tooLarge("The image is too large to encode.");
-            new Uint8ClampedArray(x.memory.buffer, ptr, image.data.byteLength).set(image.data);
-          }
+          const ptr = pixelsIn(x, image, "encode");
           const out = x.jpeg_encode(ptr, image.width, image.height, quality);
           if (out === 0) {
             const status = x.jpeg_encode_status();
