@@ -76,18 +76,17 @@ const ALLOWED_METHODS: ReadonlyArray<readonly [string, string]> = [
   ["/docs", "GET, HEAD"],
 ];
 for (const [path, allow] of ALLOWED_METHODS) {
-  app.all(path, async (c) => {
-    await c.req.raw.body?.cancel();
-    return problemResponse(new ProblemError(405, "method-not-allowed", `${c.req.method} is not allowed here; use ${allow}.`), c.req.path, {
+  app.all(path, (c) =>
+    problemResponse(new ProblemError(405, "method-not-allowed", `${c.req.method} is not allowed here; use ${allow}.`), c.req.path, {
       allow,
-    });
-  });
+    }),
+  );
 }
 
-app.notFound(async (c) => {
-  await c.req.raw.body?.cancel();
-  return problemResponse(new ProblemError(404, "not-found", "No such route."), c.req.path);
-});
+// A request answered before its body is read leaves the body alone: cancelling a body the
+// client is still sending tears the connection down (workerd), and the client then sees a
+// network error instead of the problem document.
+app.notFound((c) => problemResponse(new ProblemError(404, "not-found", "No such route."), c.req.path));
 
 app.onError((error, c) => errorResponse(error, c));
 

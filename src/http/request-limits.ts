@@ -16,7 +16,6 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 export const requestLimits = createMiddleware<AppEnv>(async (c, next) => {
   const url = c.req.url;
   if (url.length > MAX_URL_LENGTH) {
-    await c.req.raw.body?.cancel().catch(() => undefined);
     throw new ProblemError(414, "uri-too-long", `The URL is ${url.length} characters long; the limit is ${MAX_URL_LENGTH}.`, {
       maximum: MAX_URL_LENGTH,
     });
@@ -24,7 +23,6 @@ export const requestLimits = createMiddleware<AppEnv>(async (c, next) => {
   let headerBytes = 0;
   for (const [name, value] of c.req.raw.headers) headerBytes += name.length + value.length + 4;
   if (headerBytes > MAX_HEADER_BYTES) {
-    await c.req.raw.body?.cancel().catch(() => undefined);
     throw new ProblemError(431, "headers-too-large", `The request headers take ${headerBytes} bytes; the limit is ${MAX_HEADER_BYTES}.`, {
       maximum: MAX_HEADER_BYTES,
     });

@@ -135,14 +135,9 @@ function ingestDeps(c: Context<AppEnv>): IngestDeps {
   };
 }
 
-/** The per-request upload limit; over it the body is discarded unread and a 429 problem answers. */
+/** The per-request upload limit; over it a 429 problem answers before the body is read (left alone: see app.ts). */
 async function limitUploadRequest(c: Context<AppEnv>, tenantId: string): Promise<void> {
-  try {
-    await enforceRateLimit(c.env.UPLOAD_REQUEST_LIMITER, "upload-request", tenantId);
-  } catch (error) {
-    await c.req.raw.body?.cancel().catch(() => undefined);
-    throw error;
-  }
+  await enforceRateLimit(c.env.UPLOAD_REQUEST_LIMITER, "upload-request", tenantId);
 }
 
 function origin(c: Context<AppEnv>): string {
