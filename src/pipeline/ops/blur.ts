@@ -25,16 +25,24 @@ export function gaussianBlur(image: RgbaImage, sigma: number): RgbaImage {
   return fromFixed(fixed, image.hasAlpha, width, height);
 }
 
-/** Radii of `n` box filters whose cascade approximates a Gaussian of `sigma`. */
-export function boxRadii(sigma: number, n: number): number[] {
-  const ideal = Math.sqrt((12 * sigma * sigma) / n + 1);
-  let lower = Math.floor(ideal);
-  if (lower % 2 === 0) lower--;
-  const upper = lower + 2;
-  const m = Math.round((12 * sigma * sigma - n * lower * lower - 4 * n * lower - 3 * n) / (-4 * lower - 4));
-  const radii: number[] = [];
-  for (let i = 0; i < n; i++) radii.push(((i < m ? lower : upper) - 1) / 2);
-  return radii;
+/**
+ * Radii of `count` box filters whose cascade has the variance of a Gaussian of `sigma`.
+ *
+ * Worked out from the variances (convolution adds them): a box of radius r (width 2r + 1,
+ * uniform over the integers -r..r) has variance (1/(2r+1)) * sum k^2 = r(r + 1) / 3. With all
+ * boxes of one radius, count * r(r + 1) / 3 = sigma^2 has the real root
+ * r* = (sqrt(1 + 12 sigma^2 / count) - 1) / 2, which is rarely a whole number. So take
+ * `small` = floor(r*) and use radius small + 1 for `big` of the boxes: each swap adds
+ * ((small + 1)(small + 2) - small(small + 1)) / 3 = 2(small + 1) / 3 of variance, and `big` is
+ * the count of swaps that brings the total closest to sigma^2. Cascading boxes to approximate a
+ * Gaussian is W. Wells (1986), cited above.
+ */
+export function boxRadii(sigma: number, count: number): number[] {
+  const target = 3 * sigma * sigma; // sum over the boxes of r(r + 1)
+  const small = Math.floor((Math.sqrt(1 + (4 * target) / count) - 1) / 2);
+  const swaps = Math.round((target - count * small * (small + 1)) / (2 * (small + 1)));
+  const big = Math.min(count, Math.max(0, swaps));
+  return Array.from({ length: count }, (_, i) => (i < count - big ? small : small + 1));
 }
 
 /** RGBA8 -> 16-bit: premultiplied (C·A, A·256) when the image has alpha, else C·256. */
