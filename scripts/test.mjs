@@ -1,6 +1,7 @@
 // `npm test`: everything CI checks, in order, with one summary line at the end.
-// Stages: the web app build, binding types up to date, typecheck, tests inside workerd,
-// Node-side and end-to-end tests against a real `wrangler dev`, and a deploy dry run.
+// Stages: the Debian packages the tests need (installed when missing), the committed WASM module
+// rebuilt and compared, the web app build, binding types up to date, typecheck, tests inside
+// workerd, Node-side and end-to-end tests against a real `wrangler dev`, and a deploy dry run.
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { ensureDevVars, run } from "./local-env.mjs";
 
@@ -11,7 +12,9 @@ mkdirSync("test-results", { recursive: true });
 const started = Date.now();
 const vitestJson = (name) => ["--reporter=default", "--reporter=json", `--outputFile.json=test-results/${name}.json`];
 const stages = [
-  // First: wrangler (types, the workerd pool, wrangler dev, the dry run) reads web/dist as the assets directory.
+  { name: "Debian packages (chromium, the pinned WASM toolchain)", command: "bash", args: ["scripts/system-packages.sh"] },
+  { name: "wasm/jpeg/jpeg.wasm rebuilt from its C, byte for byte", command: "sh", args: ["wasm/jpeg/build.sh", "--check"] },
+  // Before any wrangler stage: wrangler (types, the workerd pool, wrangler dev, the dry run) reads web/dist as the assets directory.
   { name: "web app build (typecheck + vite)", command: "npm", args: ["run", "--silent", "build:web"] },
   { name: "binding types up to date", command: "wrangler", args: ["types", "--check"] },
   { name: "typecheck", command: "tsc", args: ["--noEmit"] },
