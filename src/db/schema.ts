@@ -7,7 +7,12 @@ export const tenants = sqliteTable("tenants", {
   /** Secret for signed transform URLs (hex); never returned by list endpoints. */
   signingSecret: text("signing_secret").notNull(),
   requireSignedUrls: integer("require_signed_urls", { mode: "boolean" }).notNull().default(false),
-  /** Secret for webhook signatures (hex); shown to the tenant so receivers can verify. */
+  /**
+   * Secret for webhook signatures (hex); shown to the tenant so receivers can verify. Every
+   * tenant has one (migration 0007 gave one to tenants made before the column existed); the
+   * column stays nullable because SQLite can only add NOT NULL by rebuilding the table, and
+   * dropping `tenants` would cascade-delete every key, image and job.
+   */
   webhookSecret: text("webhook_secret"),
   createdAt: integer("created_at").notNull(),
 });
@@ -125,6 +130,8 @@ export const jobs = sqliteTable(
     origin: text("origin").notNull(),
     callbackUrl: text("callback_url"),
     callbackState: text("callback_state", { enum: ["none", "pending", "delivered", "failed"] }).notNull().default("none"),
+    /** Why the last delivery attempt failed (kept while retrying, final once `callbackState` is `failed`). */
+    callbackError: text("callback_error"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     finishedAt: integer("finished_at"),

@@ -96,6 +96,9 @@ export const JobSchema = z
     variants: z.record(z.string(), z.string()),
     callbackUrl: z.string().nullable(),
     callbackState: z.enum(["none", "pending", "delivered", "failed"]),
+    callbackError: z.string().nullable().meta({
+      description: "Why the webhook could not be delivered: final when `callbackState` is `failed`, the last attempt's error while it is `pending`",
+    }),
     createdAt: timestamp,
     updatedAt: timestamp,
     finishedAt: timestamp.nullable(),

@@ -9,8 +9,8 @@ import { originalKey } from "../storage/objects";
 import { renderLimitsFrom } from "../transform/render";
 import { ingestImage } from "../upload/ingest";
 import { backoffSeconds, isJobMessage, type JobMessage } from "./messages";
-import { fetchSource } from "./outbound";
-import { finalizeJobIfDone, findJob, findJobItem, finishItem, jobItemsOf, noteItemError, setCallbackState, setItemImage, startItem } from "./store";
+import { checkOutboundUrl, fetchSource } from "./outbound";
+import { endCallback, finalizeJobIfDone, findJob, findJobItem, finishItem, jobItemsOf, noteCallbackError, noteItemError, setItemImage, startItem } from "./store";
 import { jobView } from "./view";
 import { deliverWebhook } from "./webhook";
 
@@ -47,7 +47,7 @@ export async function consumeJobBatch(batch: MessageBatch<unknown>, env: Env): P
 
 async function handleMessage(env: Env, message: JobMessage, attempts: number): Promise<void> {
   const db = createDb(env.DB);
-  if (message.kind === "webhook") return sendWebhook(env, db, message.jobId);
+  if (message.kind === "webhook") return sendWebhook(env, db, message.jobId, attempts);
   const job = await findJob(db, undefined, message.jobId);
   const item = job ? await findJobItem(db, message.jobId, message.position) : undefined;
   if (!job || !item) return; // the job is gone: nothing to do
@@ -92,7 +92,10 @@ async function handleMessage(env: Env, message: JobMessage, attempts: number): P
 async function handleDeadLetter(env: Env, message: JobMessage): Promise<void> {
   const db = createDb(env.DB);
   if (message.kind === "webhook") {
-    await setCallbackState(db, message.jobId, "failed");
+    const job = await findJob(db, undefined, message.jobId);
+    if (job?.callbackState === "pending") {
+      await endCallback(db, job.id, "failed", `gave up after repeated failures${job.callbackError ? ` (last: ${job.callbackError})` : ""}`);
+    }
     return;
   }
   const item = await findJobItem(db, message.jobId, message.position);
@@ -108,15 +111,40 @@ async function afterItem(env: Env, db: Db, jobId: string): Promise<void> {
   if (finished?.callbackUrl) await env.JOBS.send({ kind: "webhook", jobId } satisfies JobMessage);
 }
 
-async function sendWebhook(env: Env, db: Db, jobId: string): Promise<void> {
+/**
+ * Delivers a finished job's webhook. A delivery that can never be made (no secret to sign with,
+ * a URL no longer allowed) ends the callback as `failed` at once with the reason; a failed
+ * attempt is noted and retried, and the dead-letter consumer ends it as `failed`. A callback
+ * is never left `pending` by this function returning.
+ */
+async function sendWebhook(env: Env, db: Db, jobId: string, attempts: number): Promise<void> {
   const job = await findJob(db, undefined, jobId);
-  if (!job?.callbackUrl || job.callbackState !== "pending") return;
+  if (!job || job.callbackState !== "pending") return;
+  if (!job.callbackUrl) {
+    await endCallback(db, jobId, "failed", "the job has no callback URL");
+    return;
+  }
   const tenant = await findTenant(db, job.tenantId);
-  if (!tenant?.webhookSecret) return;
+  if (!tenant?.webhookSecret) {
+    await endCallback(db, jobId, "failed", "the tenant has no webhook secret to sign the delivery with");
+    return;
+  }
+  let url: URL;
+  try {
+    // Checked again: the rules (or ALLOW_INSECURE_OUTBOUND) may have changed since the job was made.
+    url = checkOutboundUrl(job.callbackUrl, "callback_url", limitsFrom(env).allowInsecureOutbound);
+  } catch (error) {
+    await endCallback(db, jobId, "failed", `the callback URL cannot be called: ${toProblem(error).detail}`);
+    return;
+  }
   const body = JSON.stringify({ type: "job.finished", job: jobView(job, await jobItemsOf(db, jobId)) });
-  const result = await deliverWebhook(job.callbackUrl, tenant.webhookSecret, body);
-  if (!result.ok) throw new RetryLater(`webhook: ${result.error ?? "failed"}`);
-  await setCallbackState(db, jobId, "delivered");
+  const result = await deliverWebhook(url.href, tenant.webhookSecret, body);
+  if (!result.ok) {
+    const reason = `attempt ${attempts}: ${(result.error ?? "failed").slice(0, 500)}`;
+    await noteCallbackError(db, jobId, reason);
+    throw new RetryLater(`webhook: ${reason}`);
+  }
+  await endCallback(db, jobId, "delivered", null);
 }
 
 function describe(error: unknown): string {

@@ -28,6 +28,7 @@ export async function createJob(db: Db, input: NewJob, now = Date.now()): Promis
     origin: input.origin,
     callbackUrl: input.callbackUrl,
     callbackState: "none",
+    callbackError: null,
     createdAt: now,
     updatedAt: now,
     finishedAt: null,
@@ -140,8 +141,39 @@ export async function finalizeJobIfDone(db: Db, jobId: string, now = Date.now())
   return rows[0];
 }
 
-export async function setCallbackState(db: Db, jobId: string, state: Job["callbackState"], now = Date.now()): Promise<void> {
-  await db.update(jobs).set({ callbackState: state, updatedAt: now }).where(eq(jobs.id, jobId));
+/**
+ * Ends a pending webhook: `delivered`, or `failed` with the reason. Only a pending callback
+ * changes, so a late dead letter cannot turn a delivery into a failure.
+ */
+export async function endCallback(db: Db, jobId: string, state: "delivered" | "failed", error: string | null, now = Date.now()): Promise<boolean> {
+  const rows = await db
+    .update(jobs)
+    .set({ callbackState: state, callbackError: error, updatedAt: now })
+    .where(and(eq(jobs.id, jobId), eq(jobs.callbackState, "pending")))
+    .returning({ id: jobs.id });
+  return rows.length > 0;
+}
+
+/** Records why a delivery attempt failed while it will be retried (the callback stays pending). */
+export async function noteCallbackError(db: Db, jobId: string, error: string, now = Date.now()): Promise<void> {
+  await db
+    .update(jobs)
+    .set({ callbackError: error, updatedAt: now })
+    .where(and(eq(jobs.id, jobId), eq(jobs.callbackState, "pending")));
+}
+
+/** Jobs whose webhook has been pending untouched for `staleMs`: its message was lost. */
+export async function stalePendingCallbacks(db: Db, staleMs: number, now = Date.now(), limit = 1000): Promise<string[]> {
+  const rows = await db
+    .select({ id: jobs.id })
+    .from(jobs)
+    .where(and(eq(jobs.callbackState, "pending"), lt(jobs.updatedAt, now - staleMs)))
+    .limit(limit);
+  return rows.map((row) => row.id);
+}
+
+export async function touchJob(db: Db, jobId: string, now = Date.now()): Promise<void> {
+  await db.update(jobs).set({ updatedAt: now }).where(eq(jobs.id, jobId));
 }
 
 /**

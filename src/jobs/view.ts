@@ -9,6 +9,8 @@ export interface JobView {
   readonly variants: Record<string, string>;
   readonly callbackUrl: string | null;
   readonly callbackState: Job["callbackState"];
+  /** Why the webhook failed (final when `callbackState` is `failed`, the last attempt's error while `pending`). */
+  readonly callbackError: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly finishedAt: string | null;
@@ -34,6 +36,7 @@ export function jobView(job: Job, items: readonly JobItem[] | undefined, counts?
     variants: job.variants,
     callbackUrl: job.callbackUrl,
     callbackState: job.callbackState,
+    callbackError: job.callbackError,
     createdAt: new Date(job.createdAt).toISOString(),
     updatedAt: new Date(job.updatedAt).toISOString(),
     finishedAt: job.finishedAt === null ? null : new Date(job.finishedAt).toISOString(),

@@ -1,6 +1,6 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { applyD1Migrations, createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDb } from "../../src/db/client";
 import worker from "../../src/index";
 import { requeueStaleItems, STALE_AFTER_MS } from "../../src/jobs/requeue";
@@ -219,5 +219,114 @@ describe("webhook signatures", () => {
     const mac = Uint8Array.from(v1!.match(/../g)!.map((pair) => parseInt(pair, 16)));
     expect(await crypto.subtle.verify("HMAC", key, mac, new TextEncoder().encode(`${t}.${await received!.text()}`))).toBe(true);
     expect(header).toBe(await signWebhook(secret, body, 1_700_000_000));
+  });
+});
+
+interface CallbackJson {
+  id: string;
+  state: string;
+  callbackState: string;
+  callbackError: string | null;
+}
+
+async function waitForCallback(key: string, id: string, timeoutMs = 20_000): Promise<CallbackJson> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await (await call(`/v1/jobs/${id}`, { key })).json<CallbackJson>();
+    if (["delivered", "failed"].includes(job.callbackState)) return job;
+    if (Date.now() > deadline) throw new Error(`callback of job ${id} still ${job.callbackState}: ${JSON.stringify(job)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("webhook secrets and undeliverable callbacks", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("gives every tenant made before webhook secrets existed its own secret", async () => {
+    const now = Date.now();
+    // The old way: a row without webhook_secret (the column was added by migration 0002).
+    for (const id of ["t_oldsecret1", "t_oldsecret2"]) {
+      await env.DB.prepare("insert into tenants (id, name, signing_secret, require_signed_urls, created_at) values (?, 'old', ?, 0, ?)").bind(id, "cd".repeat(32), now).run();
+    }
+    const before = await env.DB.prepare("select webhook_secret as s from tenants where id = ?").bind(tenant.tenantId).first<{ s: string }>();
+    expect((await env.DB.prepare("select webhook_secret as s from tenants where id = 't_oldsecret1'").first<{ s: string | null }>())?.s).toBeNull();
+    // Run the backfill as the migration runner does, as if this database predated it.
+    await env.DB.prepare("delete from d1_migrations where name = '0007_webhook_secret_backfill.sql'").run();
+    await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
+    const rows = (await env.DB.prepare("select id, webhook_secret as s from tenants where id like 't_oldsecret%' order by id").all<{ id: string; s: string | null }>()).results;
+    expect(rows.map((row) => row.s)).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/), expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(rows[0]!.s).not.toBe(rows[1]!.s);
+    expect((await env.DB.prepare("select count(*) as n from tenants where webhook_secret is null").first<{ n: number }>())?.n).toBe(0);
+    // Tenants that had a secret keep it.
+    expect((await env.DB.prepare("select webhook_secret as s from tenants where id = ?").bind(tenant.tenantId).first<{ s: string }>())?.s).toBe(before?.s);
+  });
+
+  async function jobWithCallback(key: string, callbackUrl: string): Promise<string> {
+    const upload = await call("/v1/images", { method: "POST", key, body: form([{ name: "file", bytes: photos[2]!, filename: "cb.png" }]) });
+    const imageId = (await upload.json<{ images: ImageJson[] }>()).images[0]!.id;
+    const created = await call("/v1/jobs", {
+      method: "POST",
+      key,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ imageIds: [imageId], variants: { cb: "w=10" }, callback_url: callbackUrl }),
+    });
+    expect(created.status).toBe(202);
+    return (await created.json<JobJson>()).id;
+  }
+
+  it("ends the callback as failed, with the reason, when the tenant has no secret", async () => {
+    const orphan = await createTenant("no-secret");
+    await env.DB.prepare("update tenants set webhook_secret = null where id = ?").bind(orphan.tenantId).run();
+    const fetchSpy = vi.spyOn(globalThis, "fetch");
+    const id = await jobWithCallback(orphan.key, "https://hooks.example.com/no-secret");
+    const job = await waitForCallback(orphan.key, id);
+    expect(job).toMatchObject({ state: "succeeded", callbackState: "failed", callbackError: expect.stringMatching(/no webhook secret/) });
+    expect(fetchSpy.mock.calls.filter(([input]) => String(input instanceof Request ? input.url : input).includes("hooks.example.com"))).toEqual([]);
+  });
+
+  it("ends the callback as failed after its retries, with the last error", async () => {
+    const hook = vi.spyOn(globalThis, "fetch").mockImplementation(async (input) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.startsWith("https://hooks.example.com/")) return new Response("down", { status: 503 });
+      throw new Error(`unexpected fetch of ${url}`);
+    });
+    const id = await jobWithCallback(tenant.key, "https://hooks.example.com/down");
+    const job = await waitForCallback(tenant.key, id);
+    expect(job.callbackState).toBe("failed");
+    expect(job.callbackError).toMatch(/gave up after repeated failures \(last: attempt \d+: HTTP 503\)/);
+    expect(hook.mock.calls.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("ends the callback as failed at once when its URL may no longer be called", async () => {
+    const upload = await uploadWith({}, [photos[0]!]);
+    const imageId = (await upload.json<{ images: ImageJson[] }>()).images[0]!.id;
+    const db = createDb(env.DB);
+    // A URL the route would refuse today (stored before the rule, or by hand).
+    const { job } = await createJob(db, { tenantId: tenant.tenantId, kind: "reprocess", variants: { cburl: "w=12" }, callbackUrl: "https://169.254.169.254/hook", origin: "http://img.test", items: [{ imageId }] });
+    await env.JOBS.send({ kind: "process", jobId: job.id, position: 0 });
+    const finished = await waitForCallback(tenant.key, job.id);
+    expect(finished).toMatchObject({ state: "succeeded", callbackState: "failed", callbackError: expect.stringMatching(/callback URL cannot be called.*public host/) });
+  });
+
+  it("delivers, then clears the error, when the receiver answers", async () => {
+    let calls = 0;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => (++calls === 1 ? new Response("busy", { status: 500 }) : new Response("ok")));
+    const id = await jobWithCallback(tenant.key, "https://hooks.example.com/flaky");
+    expect(await waitForCallback(tenant.key, id)).toMatchObject({ callbackState: "delivered", callbackError: null });
+    expect(calls).toBe(2);
+  });
+
+  it("re-sends a webhook whose message was lost, through the hourly re-queue", async () => {
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("ok"));
+    const upload = await uploadWith({}, [photos[1]!]);
+    const imageId = (await upload.json<{ images: ImageJson[] }>()).images[0]!.id;
+    const db = createDb(env.DB);
+    const old = Date.now() - 2 * STALE_AFTER_MS;
+    const { job } = await createJob(db, { tenantId: tenant.tenantId, kind: "reprocess", variants: { lostcb: "w=14" }, callbackUrl: "https://hooks.example.com/lost", origin: "http://img.test", items: [{ imageId }] }, old);
+    // As if the Worker stopped after finishing the job and before queueing its webhook.
+    await env.DB.prepare("update job_items set state = 'succeeded' where job_id = ?").bind(job.id).run();
+    await env.DB.prepare("update jobs set state = 'succeeded', callback_state = 'pending', finished_at = ? where id = ?").bind(old, job.id).run();
+    expect(await requeueStaleItems(db, env.JOBS)).toBe(1);
+    expect(await waitForCallback(tenant.key, job.id)).toMatchObject({ callbackState: "delivered", callbackError: null });
   });
 });
