@@ -1,14 +1,17 @@
 /**
  * Damaged files through the streamed decode (JPEG and PNG rows pushed into the resampler):
  * truncations, bit flips, random bytes in the entropy/zlib data and in the headers, with
- * random sizes and orientations. Every outcome is an image of the asked size or a 4xx
- * ProblemError; never another error, a trap or a hang. (Stored files passed the upload's
+ * random sizes, fits and orientations. Every outcome is an image of exactly the asked width and
+ * height (fit squeeze, cover or pad: each gives the w x h box whatever the source's size; checked
+ * on the result and on the encoded PNG's header) or a 4xx ProblemError; never another error, a
+ * trap or a hang. (Stored files passed the upload's
  * integrity check, so this is defence in depth: CRCs are not re-checked here.)
  */
 import { describe, expect, it } from "vitest";
 import { ProblemError } from "../../src/errors";
 import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { ImageFormat } from "../../src/images/format";
+import type { Fit } from "../../src/transform/options";
 import { loadFixture } from "./fixtures";
 import { options } from "./image-helpers";
 import { mulberry32 } from "../mulberry32";
@@ -44,6 +47,15 @@ function mutate(src: Uint8Array, rand: () => number, headerEnd: number): { bytes
   }
 }
 
+/** The fits whose output is the w x h box exactly, whatever the source's size. */
+const BOX_FITS = ["squeeze", "cover", "pad"] as const satisfies readonly Fit[];
+
+/** Width and height from a PNG's IHDR (bytes 16..23, big-endian). */
+function pngSize(png: Uint8Array): [number, number] {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return [view.getUint32(16), view.getUint32(20)];
+}
+
 async function fuzz(name: string, format: ImageFormat, headerEnd: (bytes: Uint8Array) => number, seed: number, rounds: number): Promise<string> {
   const original = await loadFixture(name);
   const rand = mulberry32(seed); // seeded: a failure can be replayed
@@ -51,15 +63,19 @@ async function fuzz(name: string, format: ImageFormat, headerEnd: (bytes: Uint8A
   for (let i = 0; i < rounds; i++) {
     const { bytes, what } = mutate(original, rand, headerEnd(original));
     const width = 1 + Math.floor(rand() * 300);
+    const height = 1 + Math.floor(rand() * 300);
+    const fit = BOX_FITS[Math.floor(rand() * BOX_FITS.length)]!;
     const source: SourceImage = { bytes, format, orientation: 1 + Math.floor(rand() * 8) };
     let outcome: string;
     try {
-      const result = await runPipeline(source, options({ width, format: "png" }), { limits: LIMITS });
-      expect(result.width, `${name} mutation ${i} (${what})`).toBeLessThanOrEqual(Math.max(width, 1));
+      const result = await runPipeline(source, options({ width, height, fit, format: "png" }), { limits: LIMITS });
+      const label = `${name} mutation ${i} (${what}, ${width}x${height} fit=${fit})`;
+      expect([result.width, result.height], label).toEqual([width, height]);
+      expect(pngSize(result.bytes), label).toEqual([width, height]);
       outcome = "image";
     } catch (error) {
       if (!(error instanceof ProblemError) || error.status < 400 || error.status >= 500) {
-        throw new Error(`${name} mutation ${i} (${what}, w=${width}): ${String(error)}`, { cause: error });
+        throw new Error(`${name} mutation ${i} (${what}, ${width}x${height} fit=${fit}): ${String(error)}`, { cause: error });
       }
       outcome = `${error.status} ${error.code}`;
     }
