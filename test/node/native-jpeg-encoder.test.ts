@@ -2,7 +2,8 @@
 // src/codecs/native.ts), decoded by sharp (libvips + libjpeg-turbo, an independent decoder):
 // structure (baseline JFIF, chroma sampling by quality), sizes 1x1 .. 65535, solid colours,
 // photos against mozjpeg (the @jsquash build the service used before, same settings) at equal
-// quality for PSNR and file size, argument checks, and the encode time of a 200 px thumbnail.
+// quality for PSNR and file size, and argument checks. Encode time is not measured here: the
+// bench (`npm run bench`, op jpeg200: a 200 px JPEG thumbnail) times the encode step.
 //
 // As in native-jpeg.test.ts, the module's static `.wasm` import is mocked with a module compiled
 // here and the wrapper is loaded with a dynamic import (its types are restated below).
@@ -181,7 +182,7 @@ describe("native JPEG encoder: file structure", () => {
 });
 
 describe("native JPEG encoder: pixels (decoded by sharp)", () => {
-  it("encodes odd sizes with the right dimensions and pixels within 1.5 dB of mozjpeg on synthetic edges (MCU padding replicates the edges)", async () => {
+  it("encodes odd sizes with the right dimensions and a PSNR at most 1.5 dB below mozjpeg's (or at least 40 dB) on synthetic edges (MCU padding replicates the edges)", async () => {
     const rows: string[] = [];
     for (const [width, height] of [[1, 1], [1, 9], [9, 1], [15, 17], [16, 16], [17, 8], [1000, 3], [3, 1000], [33, 31]] as const) {
       const source = gradient(width, height);
@@ -341,25 +342,5 @@ describe("native JPEG encoder against mozjpeg (the encoder it replaces for basel
       `Ours vs mozjpeg baseline (same quality; PSNR over RGB against the source, decoded by sharp)\n${"photo".padEnd(46)} q    ours B   moz B    size    ours    moz     dB   ours SSIM\n${rows.join("\n")}\n${summary.join("\n")}`,
     );
     expect(failures).toEqual([]);
-  });
-
-  it("encodes a 200x150 thumbnail in well under a millisecond (median of 50, warm)", async () => {
-    const source = await photo("photo-small-aero1.jpg", 200);
-    const rgba = { width: source.width, height: source.height, data: new Uint8ClampedArray(source.data), hasAlpha: false };
-    const session = pool.open();
-    const times: number[] = [];
-    try {
-      for (let i = 0; i < 60; i++) {
-        const started = performance.now();
-        session.encodeJpeg(rgba, 80);
-        times.push(performance.now() - started);
-      }
-    } finally {
-      session.release();
-    }
-    const warm = times.slice(10).sort((a, b) => a - b);
-    const median = warm[Math.floor(warm.length / 2)]!;
-    console.log(`Encode 200x150 q80 (copy in, encode, copy out): median ${median.toFixed(3)} ms, best ${warm[0]!.toFixed(3)} ms`);
-    expect(median).toBeLessThan(2);
   });
 });
