@@ -6,6 +6,7 @@ import { createDb } from "../../src/db/client";
 import worker from "../../src/index";
 import { processUploadedImages } from "../../src/processing/after-upload";
 import { sweepOrphans } from "../../src/storage/sweeper";
+import { countTransform, flushUsage, pendingUsage } from "../../src/usage/counters";
 import { ingestMultipart } from "../../src/upload/bulk";
 import { failingQueue, faultyBucket, faultyD1 } from "./faults";
 import { loadFixture } from "./fixtures";
@@ -143,5 +144,38 @@ describe("fault injection", () => {
     expect((await env.IMAGES.list({ prefix: `${tenant.tenantId}/${imageId}/t/` })).objects).toHaveLength(1);
     const job = await (await call(`/v1/jobs/${jobId}`, { key: tenant.key })).json<{ state: string }>();
     expect(job.state).toBe("succeeded");
+  });
+});
+
+describe("usage counters", () => {
+  async function stored(tenantId: string): Promise<{ served: number; rendered: number } | null> {
+    return env.DB.prepare("select transforms_served as served, transforms_rendered as rendered from usage_daily where tenant_id = ?").bind(tenantId).first();
+  }
+
+  it("a flush whose D1 write fails keeps the counts, and the next flush writes them", async () => {
+    const tenantId = "t_usage_fault";
+    for (let i = 0; i < 5; i++) countTransform(tenantId, i < 2);
+    const broken = createDb(faultyD1(env.DB, (sql) => sql.includes("usage_daily")));
+    expect(await flushUsage(broken, Date.now(), true)).toBe(false);
+    expect(await stored(tenantId)).toBeNull();
+    expect(pendingUsage(tenantId)).toEqual({ served: 5, rendered: 2 });
+
+    countTransform(tenantId, true); // arrives between the failed flush and the next
+    expect(await flushUsage(createDb(env.DB), Date.now(), true)).toBe(true);
+    expect(await stored(tenantId)).toEqual({ served: 6, rendered: 3 });
+    expect(pendingUsage(tenantId)).toEqual({ served: 0, rendered: 0 });
+  });
+
+  it("overlapping flushes write each count once", async () => {
+    const tenantId = "t_usage_overlap";
+    const db = createDb(env.DB);
+    for (let i = 0; i < 4; i++) countTransform(tenantId, false);
+    const first = flushUsage(db, Date.now(), true);
+    for (let i = 0; i < 3; i++) countTransform(tenantId, true); // while the first write is in flight
+    const second = flushUsage(db, Date.now(), true);
+    const third = flushUsage(db, Date.now(), true);
+    await Promise.all([first, second, third]);
+    expect(await stored(tenantId)).toEqual({ served: 7, rendered: 3 });
+    expect(pendingUsage(tenantId)).toEqual({ served: 0, rendered: 0 });
   });
 });
