@@ -1,8 +1,14 @@
 // `npm run bench`: our pipeline (in workerd, through `wrangler dev`) against sharp
 // (single-threaded), on corpus photos of 0.3 / 2.5 / 12 / 20 / 24 MP, for two operations:
-//   webp800  w=800&fmt=webp&q=80   (-> 800 px WebP q80)
-//   jpeg200  w=200&fmt=jpeg        (-> 200 px JPEG thumbnail, q80)
-//   webp2048 w=2048&fmt=webp&q=80  (only with BENCH_OPS=...,webp2048: the 50 MP -> 2048 px memory target)
+//   webp800    w=800&fmt=webp&q=80   (-> 800 px WebP q80, method 4 on both sides)
+//   jpeg200q79 w=200&fmt=jpeg&q=79   (-> 200 px baseline JPEG, 4:2:0 on both sides)
+// and, with BENCH_OPS=..., also
+//   jpeg200q80 w=200&fmt=jpeg&q=80   (the service's default quality: ours is 4:2:2 there, which
+//                                     sharp cannot write, so sharp's is 4:2:0 and the row says so)
+//   jpeg200q90 w=200&fmt=jpeg&q=90   (4:4:4 on both sides)
+//   webp2048   w=2048&fmt=webp&q=80  (the 50 MP -> 2048 px memory target)
+// Like with like: sharp gets our encoder settings (bench/sharp-case.mjs), and for every row the
+// output bytes of both sides and their SSIM / PSNR against one reference (bench/quality.mjs).
 // Each case runs both codec paths of the pipeline (PipelineContext.codecPath): "before" = the
 // @jsquash decoders + @jsquash/resize, "after" = our native module (JPEG shrink-on-load +
 // resampler in one WASM memory); BENCH_PATHS=native (or jsquash) runs one. Two generated
@@ -16,7 +22,9 @@
 // process per case, so its peak RSS belongs to that case.
 //
 // Environment: BENCH_RUNS (default 5; the first run is a warm-up, medians are of the rest),
-// BENCH_CORPUS (default ../shared/corpus from the repo root), BENCH_FRESH=1 (a fresh
+// BENCH_CORPUS (default ../shared/corpus from the repo root; the bench reads photos only from
+// there and stops with an error when it is missing), BENCH_OPS, BENCH_PATHS, BENCH_PHOTOS,
+// BENCH_50MP=0, BENCH_FRESH=1 (a fresh
 // `wrangler dev` per case: slower, adds the workerd peak-RSS cross-check, which a shared
 // process cannot give because freed memory is reused without showing in RSS).
 import { spawn, spawnSync } from "node:child_process";
@@ -25,6 +33,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { codingOf, qualityReference } from "./quality.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const CORPUS = resolve(ROOT, process.env.BENCH_CORPUS ?? "../shared/corpus");
@@ -66,11 +75,20 @@ const GENERATED = process.env.BENCH_50MP === "0" ? [] : [
 ];
 /** The issue's two operations; BENCH_OPS=webp800,jpeg200,webp2048 picks others (webp2048: the 50 MP -> 2048 px target). */
 const ALL_OPS = [
-  { op: "webp800", name: "→ 800 px WebP q80" },
-  { op: "jpeg200", name: "→ 200 px JPEG" },
-  { op: "webp2048", name: "→ 2048 px WebP q80" },
+  { op: "webp800", query: "w=800&fmt=webp&q=80", name: "→ 800 px WebP q80" },
+  { op: "jpeg200q79", query: "w=200&fmt=jpeg&q=79", name: "→ 200 px JPEG q79" },
+  { op: "jpeg200q80", query: "w=200&fmt=jpeg&q=80", name: "→ 200 px JPEG q80" },
+  { op: "jpeg200q90", query: "w=200&fmt=jpeg&q=90", name: "→ 200 px JPEG q90" },
+  { op: "webp2048", query: "w=2048&fmt=webp&q=80", name: "→ 2048 px WebP q80" },
 ];
-const OPS = ALL_OPS.filter(({ op }) => (process.env.BENCH_OPS ?? "webp800,jpeg200").split(",").includes(op));
+const FIT_OP = ALL_OPS[0];
+const wantedOps = (process.env.BENCH_OPS ?? "webp800,jpeg200q79").split(",");
+const unknownOps = wantedOps.filter((op) => !ALL_OPS.some((o) => o.op === op));
+if (unknownOps.length > 0) {
+  console.error(`BENCH_OPS: unknown ${unknownOps.join(", ")}; known: ${ALL_OPS.map((o) => o.op).join(", ")}`);
+  process.exit(2);
+}
+const OPS = ALL_OPS.filter(({ op }) => wantedOps.includes(op));
 
 // ---------------------------------------------------------------------------------------------
 // Process handling: one wrangler dev at a time, always stopped (also on Ctrl-C or an error).
@@ -263,6 +281,29 @@ function procStatus(pid, field) {
   }
 }
 
+/**
+ * CPU time (ns) used so far by all threads of a process: the first field of each thread's
+ * /proc/<pid>/task/<tid>/schedstat (time on CPU, in ns), summed. Threads that ended meanwhile
+ * are missed, which only undercounts.
+ */
+function cpuNs(pid) {
+  let total = 0;
+  let tasks = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return NaN;
+  }
+  for (const tid of tasks) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // thread ended
+    }
+  }
+  return total;
+}
+
 function workerdPids() {
   return current ? groupMembers(current.child.pid).filter((p) => p.comm === "workerd").map((p) => p.pid) : [];
 }
@@ -276,6 +317,21 @@ async function resetWorker(base) {
   const body = await response.json();
   if (!body.gc) throw new Error("the bench worker cannot collect garbage (MINIFLARE_WORKERD_V8_FLAGS=--expose-gc not applied)");
   await sleep(200); // let the freed pages go back before RSS is read
+}
+
+/**
+ * One request to the bench worker, timed from here: wall clock with Node's performance.now()
+ * (sub-millisecond) around fetch + reading the answer, and the CPU time of each workerd process
+ * meanwhile (schedstat, ns). The worker's process is the one that used the most.
+ */
+async function timedRequest(url, bytes, pids) {
+  const cpuBefore = pids.map(cpuNs);
+  const started = performance.now();
+  const response = await fetch(url, { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
+  const body = await response.json();
+  const roundTripMs = performance.now() - started;
+  const cpuMs = Math.max(...pids.map((pid, i) => (cpuNs(pid) - cpuBefore[i]) / 1e6));
+  return { response, body, roundTripMs, cpuMs };
 }
 
 async function runOurs(base, bytes, op, runCount = RUNS, path = "native") {
@@ -295,24 +351,34 @@ async function runOurs(base, bytes, op, runCount = RUNS, path = "native") {
   };
   const runs = [];
   let firstRequest;
+  const url = `${base}/run?op=${op.op}&query=${encodeURIComponent(op.query)}&path=${path}`;
   for (let i = 0; i < runCount; i++) {
-    const response = await fetch(`${base}/run?op=${op}&path=${path}`, { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
-    const body = await response.json();
-    if (!response.ok || body.error) throw new Error(`POST /run?op=${op}: ${response.status} ${body.error ?? ""}`);
-    runs.push(body);
+    const { response, body, roundTripMs, cpuMs } = await timedRequest(url, bytes, pids);
+    if (!response.ok || body.error) throw new Error(`POST /run?op=${op.op}: ${response.status} ${body.error ?? ""}`);
+    runs.push({ ...body, roundTripMs, cpuMs });
     // Peak RSS of the first request after the reset. Later runs add garbage that workerd has
     // no reason to collect (no memory pressure locally), so their peak RSS says little.
     if (i === 0) firstRequest = grown();
   }
-  return { runs, rss: { firstRequest, allRuns: grown() } };
+  const allRuns = grown();
+  // The same body to a handler that only reads it: the round trip's share that is not the pipeline.
+  const echoes = [];
+  for (let i = 0; i < runCount; i++) echoes.push((await timedRequest(`${base}/echo`, bytes, pids)).roundTripMs);
+  // One more run, untimed, that answers the output itself (for the size and quality columns).
+  const outResponse = await fetch(`${url}&out=1`, { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
+  if (!outResponse.ok) throw new Error(`POST /run?op=${op.op}&out=1: ${outResponse.status} ${await outResponse.text()}`);
+  const output = Buffer.from(await outResponse.arrayBuffer());
+  return { runs, echoes, output, rss: { firstRequest, allRuns } };
 }
 
 function runSharp(file, op) {
-  const result = spawnSync(process.execPath, [join(ROOT, "bench", "sharp-case.mjs"), file, op, String(RUNS)], { cwd: ROOT, encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`sharp case ${op} ${file} failed:\n${result.stderr}`);
+  const result = spawnSync(process.execPath, [join(ROOT, "bench", "sharp-case.mjs"), file, op.query, String(RUNS)], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * MiB });
+  if (result.status !== 0) throw new Error(`sharp case ${op.op} ${file} failed:\n${result.stderr}`);
   const parsed = JSON.parse(result.stdout.trim().split("\n").at(-1));
   ourTicks += parsed.cpuMs / TICK_MS;
-  return parsed;
+  const output = Buffer.from(parsed.output.base64, "base64");
+  delete parsed.output.base64;
+  return { ...parsed, outputBytes: output };
 }
 
 const median = (values) => {
@@ -326,8 +392,8 @@ const warm = (values) => values.slice(1);
 // Main
 
 if (!existsSync(CORPUS)) {
-  console.log(`Benchmark corpus is absent: ${CORPUS} does not exist (set BENCH_CORPUS to its path). Nothing to measure.`);
-  process.exit(0);
+  console.error(`npm run bench: the photo corpus is missing: ${CORPUS} does not exist. Put the shared corpus there (../shared/corpus from the repo root) or set BENCH_CORPUS to its path. The bench reads no other photos.`);
+  process.exit(1);
 }
 const only = process.env.BENCH_PHOTOS?.split(","); // e.g. BENCH_PHOTOS=gen-50mp-baseline.jpg,gen-50mp-progressive.jpg
 const photos = PHOTOS.filter((p) => existsSync(join(CORPUS, p.file)) && (!only || only.includes(p.file)));
@@ -357,8 +423,8 @@ if (GENERATED.length > 0) {
 }
 for (const p of PHOTOS.filter((p) => !existsSync(join(CORPUS, p.file)))) console.log(`(corpus photo ${p.file} is absent: row skipped)`);
 if (photos.length === 0) {
-  console.log(`No benchmark photos in ${CORPUS}. Nothing to measure.`);
-  process.exit(0);
+  console.error(`npm run bench: none of the benchmark photos (${PHOTOS.map((p) => p.file).join(", ")}) is in ${CORPUS}${only ? ` among BENCH_PHOTOS=${only.join(",")}` : ""}.`);
+  process.exit(1);
 }
 
 const sharpModule = (await import("sharp")).default;
@@ -407,15 +473,19 @@ try {
   for (const photo of photos) {
     const path = photo.path ?? join(CORPUS, photo.file);
     const bytes = readFileSync(path);
-    for (const { op, name } of OPS) {
+    const reference = qualityReference(bytes);
+    for (const op of OPS) {
       let sharpResult;
-      await runCase(`${photo.file} ${op} sharp`, async () => {
+      await runCase(`${photo.file} ${op.op} sharp`, async () => {
         sharpResult = runSharp(path, op);
         process.stderr.write(`sharp ${since(t)}`);
+        // Measured here, outside every timed section.
+        sharpResult.quality = await reference.measure(sharpResult.outputBytes);
+        sharpResult.coding = await codingOf(sharpResult.outputBytes);
       });
       if (sharpResult === undefined) continue;
       for (const codecPath of PATHS) {
-        await runCase(`${photo.file} ${op} ${codecPath}`, async () => {
+        await runCase(`${photo.file} ${op.op} ${codecPath}`, async () => {
           t = Date.now();
           if (FRESH && results.length > 0) {
             await stopServer();
@@ -423,10 +493,13 @@ try {
           }
           const ours = await runOurs(base, bytes, op, RUNS, codecPath);
           process.stderr.write(`ours ${since(t)}`);
-          results.push({ photo, op, name, path: codecPath, ours, sharp: sharpResult });
+          ours.quality = await reference.measure(ours.output);
+          ours.coding = await codingOf(ours.output);
+          results.push({ photo, op: op.op, name: op.name, path: codecPath, ours, sharp: sharpResult });
         });
       }
     }
+    reference.release();
   }
   for (const file of FIT_PHOTOS.filter((f) => existsSync(join(CORPUS, f)) && !only)) {
     await runCase(`fit check ${file}`, async () => {
@@ -434,7 +507,7 @@ try {
         await stopServer();
         base = await startServer();
       }
-      const ours = await runOurs(base, readFileSync(join(CORPUS, file)), "webp800", 2);
+      const ours = await runOurs(base, readFileSync(join(CORPUS, file)), FIT_OP, 2);
       process.stderr.write(`ours ${since(t)}`);
       fitResults.push({ file, ours });
     });
@@ -458,6 +531,8 @@ function fits(peak) {
 }
 
 const rows = [];
+const qualityRows = [];
+const peakRows = [];
 const memRows = [];
 const label = (wasm) =>
   Object.entries(wasm)
@@ -487,10 +562,24 @@ for (const r of results) {
     sharpDecode,
     sharpRssDelta: r.sharp.rssPeak - r.sharp.rssBefore,
     ratio: med("total") / sharpTotal,
+    roundTrip: median(warm(runs).map((x) => x.roundTripMs)),
+    echo: median(warm(r.ours.echoes)),
+    cpu: median(warm(runs).map((x) => x.cpuMs)),
+    ourBytes: r.ours.output.byteLength,
+    sharpBytes: r.sharp.outputBytes.byteLength,
   };
   const s = r.summary;
+  const oq = r.ours.quality;
+  const sq = r.sharp.quality;
   rows.push(
-    `| ${r.photo.file} | ${mp.toFixed(2)} | ${r.name} | ${PATH_LABEL[r.path]} | ${last.output.width}×${last.output.height} | ${ms(s.decode)} | ${ms(s.resize)} | ${ms(s.encode)} | **${ms(s.total)}** | ${ms(s.cold)} | **${mib(s.peak)}** | ${rssText(s.rssDelta)} | **${ms(s.sharpTotal)}** | ${ms(s.sharpDecode)} | ${mib(s.sharpRssDelta)} | **${s.ratio.toFixed(1)}×** | ${fits(s.peak)} |`,
+    `| ${r.photo.file} | ${mp.toFixed(2)} | ${r.name} | ${PATH_LABEL[r.path]} | ${last.output.width}×${last.output.height} | ${ms(s.decode)} | ${ms(s.resize)} | ${ms(s.encode)} | **${ms(s.total)}** | ${ms(s.cold)} | ${ms(s.roundTrip)} | ${ms(s.echo)} | ${ms(s.cpu)} | **${ms(s.sharpTotal)}** | ${ms(s.sharpDecode)} | **${s.ratio.toFixed(1)}×** |`,
+  );
+  const sameCoding = r.ours.coding === r.sharp.coding && oq.width === sq.width && oq.height === sq.height;
+  qualityRows.push(
+    `| ${r.photo.file} | ${r.name} | ${PATH_LABEL[r.path]} | ${oq.width}×${oq.height} / ${sq.width}×${sq.height} | ${r.ours.coding} / ${r.sharp.coding}${sameCoding ? "" : " **(differ)**"} | ${s.ourBytes} | ${s.sharpBytes} | ${(s.ourBytes / s.sharpBytes).toFixed(2)} | ${oq.ssim.toFixed(4)} | ${sq.ssim.toFixed(4)} | ${oq.psnr.toFixed(2)} | ${sq.psnr.toFixed(2)} |`,
+  );
+  peakRows.push(
+    `| ${r.photo.file} | ${r.name} | ${PATH_LABEL[r.path]} | ${rssText(s.rssDelta)} | ${mib(s.sharpRssDelta)} | ${mib(s.peak)} | ${fits(s.peak)} |`,
   );
   const m = peakRun.memory;
   memRows.push(
@@ -524,25 +613,43 @@ const report = [
     othersCores > 0.25 ? " (**the machine was not idle: times are inflated and noisier than on an idle machine**)" : " (about idle)"
   }`,
   ``,
-  `## Time and peak memory (median of ${RUNS - 1} warm runs; a warm-up run first)`,
+  `## Time (median of ${RUNS - 1} warm runs; a warm-up run first)`,
   ``,
-  `| photo | MP | op | path | out px | ours decode ms | ours resize ms | ours encode ms | ours total ms | ours 1st run ms | ours peak MiB (WASM + JS) | workerd RSS Δ 1st request MiB | sharp total ms | sharp full decode ms | sharp RSS Δ MiB | ours/sharp | fits 128 MB? |`,
-  `|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`,
+  `Clocks: **[W]** = workerd's \`performance.now()\` inside the bench worker (whole milliseconds: workerd advances its clocks in 1 ms steps); **[N]** = Node's \`performance.now()\` in bench/run.mjs (sub-millisecond wall clock); **[C]** = CPU time of the workerd process running the worker, all its threads, from /proc schedstat (ns); **[S]** = Node's \`performance.now()\` in sharp's own process (sub-millisecond).`,
+  ``,
+  `| photo | MP | op | path | out px | ours decode ms [W] | ours resize ms [W] | ours encode ms [W] | ours total ms [W] | ours 1st run ms [W] | ours round trip ms [N] | no-op round trip ms [N] | ours workerd CPU ms [C] | sharp total ms [S] | sharp full decode ms [S] | ours/sharp (total [W] / [S]) |`,
+  `|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ...rows,
   ``,
-  `## Where our peak memory goes (the run with the highest peak, usually a warm one)`,
+  `## Output size and quality (both outputs against one reference)`,
+  ``,
+  `Reference: sharp's Lanczos3 resize of the fully decoded source (EXIF orientation applied, no shrink-on-load) to the output's exact size; both outputs decoded by sharp (bench/quality.mjs, metrics from test/node/image-compare.ts: luma SSIM over 8×8 windows, RGB PSNR). Coding is read from each output file. Encoder settings given to sharp: JPEG baseline, optimised Huffman tables, chroma 4:2:0 below q90 and 4:4:4 from q90 (sharp has no 4:2:2, which ours uses from q80 to q89); WebP lossy, method 4, default preset, no sharp YUV, no auto filter (src/codecs/webp.ts's settings).`,
+  ``,
+  `| photo | op | path | out px ours / sharp | coding ours / sharp | ours bytes | sharp bytes | ours/sharp bytes | ours SSIM | sharp SSIM | ours PSNR dB | sharp PSNR dB |`,
+  `|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|`,
+  ...qualityRows,
+  ``,
+  `## Peak memory`,
+  ``,
+  `**Measured**: workerd RSS Δ (peak RSS of the workerd process during the first request after a fresh start, minus its RSS before; only with BENCH_FRESH=1, else n/a) and sharp RSS Δ (the sharp process's peak RSS during its runs minus its RSS before). **Modelled**: "ours peak (modelled)" adds the measured sizes of the WebAssembly memories in use during each pipeline step to the sizes of the large JS buffers the pipeline is known to hold then (a model, not a reading), and takes the largest step; "fits" judges that modelled figure.`,
+  ``,
+  `| photo | op | path | workerd RSS Δ 1st request MiB (measured) | sharp RSS Δ MiB (measured) | ours peak MiB (modelled: WASM + JS) | fits 128 MB? (modelled) |`,
+  `|---|---|---|---:|---:|---:|---|`,
+  ...peakRows,
+  ``,
+  `## Where our peak memory goes (modelled; the run with the highest peak, usually a warm one)`,
   ``,
   `| photo | op | path | peak during step | WASM memories then (MiB) | JS buffers then (MiB) | peak MiB | no-GC bound MiB | 1st request: no-GC bound / workerd RSS Δ MiB | WASM kept by the isolate after the run (MiB) |`,
   `|---|---|---|---|---|---:|---:|---:|---:|---|`,
   ...memRows,
   ``,
-  `## Fits the Worker's 128 MB today?`,
+  `## Fits the Worker's 128 MB today? (on the modelled peak)`,
   ``,
   ...verdicts.map((v) => `- ${v}`),
   ``,
   `Fit check on the corpus's other large images (→ 800 px WebP, memory only, codecs reset first, the larger of two runs):`,
   ``,
-  `| file | stored | MP | peak during step | WASM memories then (MiB) | JS buffers then (MiB) | peak MiB | workerd RSS Δ 1st request MiB | fits 128 MB? |`,
+  `| file | stored | MP | peak during step | WASM memories then (MiB) | JS buffers then (MiB) | peak MiB (modelled) | workerd RSS Δ 1st request MiB (measured) | fits 128 MB? |`,
   `|---|---|---:|---|---|---:|---:|---:|---|`,
   ...fitRows,
   ``,
@@ -552,17 +659,21 @@ const report = [
     : []),
   `## How to read this`,
   ``,
-  `- **ours**: \`runPipeline\` inside workerd (\`wrangler dev\`, bench/worker.ts), options parsed from \`w=800&fmt=webp&q=80\` / \`w=200&fmt=jpeg\`. ms from the pipeline's \`trace\`: decode = decode step; resize = orient + crop + rotate + resize + blur + sharpen (on the native path JPEGs and non-interlaced PNGs are decoded inside the resize step, their rows streamed into the resampler, so their decode column is ~0 and resize includes the decode); encode = format + flatten + encode; total = runPipeline wall time (request upload and response excluded). 1st run = the first run after the reset: codec instantiation and WASM memory growth from scratch included, which requests for large images pay anyway (src/codecs drops instances after a call to keep its WASM budget, WASM_RETAIN_BYTES); compiled code is already warm except in the very first case, so this is not a cold-isolate time.`,
-  `- **ours peak** = the largest, over the pipeline's steps, of (WebAssembly memory in use during the step + large JS buffers held during it), from bench/worker.ts: it wraps \`WebAssembly.Instance\` to see every codec memory (src/codecs drops instances after a call to keep its WASM budget, so the memory left after a run is not the peak), and counts a codec's memory in a step when the codec was held at the step's start or created in it, at its size at the step's end (memory only grows). JS buffers: request bytes + decoded RGBA (+ upright copy when EXIF-rotated) + box-shrunk copy + resized RGBA during resize; input + decoded during decode; input + resized + output during encode. The max is over the runs, so codecs a warm isolate keeps within that budget (e.g. the WebP encoder, the resizer) count. Not counted: the isolate's own JS heap and code, and garbage awaiting GC (the **no-GC bound** counts all memories and buffers of the request as if nothing were collected). "fits": yes ≤ ${mib(LIMIT - HEADROOM)} MiB (${mib(HEADROOM)} MiB left for the isolate's own heap and code, an assumption), tight up to 128 MiB, no above.`,
-  `- **workerd RSS Δ 1st request**: peak RSS (VmHWM, reset with \`clear_refs\`) of the workerd process running the worker during the first request of the case in a fresh \`wrangler dev\`, minus its RSS just before: a cross-check of the first request's no-GC bound (garbage and allocator slack included; pages never touched are not). Later requests are not measured this way: locally nothing forces a GC, so garbage piles up (see latest.json, rss.allRuns). Only with BENCH_FRESH=1 (else n/a): in a shared process, memory freed by the previous case is reused without showing in RSS. wrangler dev does not enforce 128 MB.`,
-  `- **sharp**: a fresh Node process per case, \`sharp.concurrency(1)\`, \`sharp.cache(false)\`; one call \`sharp(buf).rotate().resize({ width, withoutEnlargement: true }).webp({ quality: 80 })\` (or \`.jpeg({ quality: 80, progressive: true })\`), which shrinks on load (JPEG DCT scaling). sharp's decode/resize/encode are one streaming pass, so only its total is comparable; "sharp full decode" is \`sharp(buf).raw().toBuffer()\` (whole image, no shrink-on-load), an approximation to set beside our decode column. sharp RSS Δ = the process's VmHWM during the runs minus its RSS before them (libvips' own allocations; n/a as a like-for-like "isolate" figure).`,
-  `- **ours/sharp** = ours total / sharp total (warm medians, same machine, run one after the other).`,
+  `- **ours**: \`runPipeline\` inside workerd (\`wrangler dev\`, bench/worker.ts), options parsed from the op's query (${OPS.map((o) => `\`${o.query}\``).join(", ")}). ms [W] from the pipeline's \`trace\` and a \`performance.now()\` pair around \`runPipeline\` in bench/worker.ts; workerd's clocks move in whole milliseconds, so a median of a few ms is ±1 ms: decode = decode step; resize = orient + crop + rotate + resize + blur + sharpen (on the native path JPEGs and non-interlaced PNGs are decoded inside the resize step, their rows streamed into the resampler, so their decode column is ~0 and resize includes the decode); encode = format + flatten + encode; total = runPipeline wall time (request upload and response excluded). **round trip** [N] = Node's clock around the whole request to \`wrangler dev\` (upload of the source, its proxy, the pipeline, the JSON answer); **no-op round trip** [N] = the same body posted to a handler that only reads it, so round trip − no-op ≈ the pipeline at sub-millisecond resolution; **workerd CPU** [C] = CPU time of the workerd process that ran the request, all threads (the pipeline, request handling, and any GC that ran meanwhile). 1st run = the first run after the reset: codec instantiation and WASM memory growth from scratch included, which requests for large images pay anyway (src/codecs drops instances after a call to keep its WASM budget, WASM_RETAIN_BYTES); compiled code is already warm except in the very first case, so this is not a cold-isolate time.`,
+  `- **ours peak (modelled)** = the largest, over the pipeline's steps, of (WebAssembly memory in use during the step + large JS buffers held during it), from bench/worker.ts: it wraps \`WebAssembly.Instance\` to see every codec memory (src/codecs drops instances after a call to keep its WASM budget, so the memory left after a run is not the peak), and counts a codec's memory in a step when the codec was held at the step's start or created in it, at its size at the step's end (memory only grows). JS buffers: request bytes + decoded RGBA (+ upright copy when EXIF-rotated) + box-shrunk copy + resized RGBA during resize; input + decoded during decode; input + resized + output during encode. The max is over the runs, so codecs a warm isolate keeps within that budget (e.g. the WebP encoder, the resizer) count. Not counted: the isolate's own JS heap and code, and garbage awaiting GC (the **no-GC bound** counts all memories and buffers of the request as if nothing were collected). "fits": yes ≤ ${mib(LIMIT - HEADROOM)} MiB (${mib(HEADROOM)} MiB left for the isolate's own heap and code, an assumption), tight up to 128 MiB, no above.`,
+  `- **workerd RSS Δ 1st request (measured)**: peak RSS (VmHWM, reset with \`clear_refs\`) of the workerd process running the worker during the first request of the case in a fresh \`wrangler dev\`, minus its RSS just before: a cross-check of the first request's no-GC bound (garbage and allocator slack included; pages never touched are not). Later requests are not measured this way: locally nothing forces a GC, so garbage piles up (see latest.json, rss.allRuns). Only with BENCH_FRESH=1 (else n/a): in a shared process, memory freed by the previous case is reused without showing in RSS. wrangler dev does not enforce 128 MB.`,
+  `- **sharp**: a fresh Node process per case, \`sharp.concurrency(1)\`, \`sharp.cache(false)\`; one call \`sharp(buf).rotate().resize({ width, withoutEnlargement: true }).webp({ quality, effort: 4, preset: "default", smartSubsample: false, smartDeblock: false, alphaQuality: 100 })\` (or \`.jpeg({ quality, progressive: false, optimiseCoding: true, chromaSubsampling })\`, see the size and quality notes), which shrinks on load (JPEG DCT scaling). sharp's decode/resize/encode are one streaming pass, so only its total is comparable; "sharp full decode" is \`sharp(buf).raw().toBuffer()\` (whole image, no shrink-on-load), an approximation to set beside our decode column. sharp RSS Δ = the process's VmHWM during the runs minus its RSS before them (libvips' own allocations; n/a as a like-for-like "isolate" figure).`,
+  `- **ours/sharp** = ours total [W] / sharp total [S] (warm medians, same machine, run one after the other; neither includes moving the bytes in or out).`,
   ``,
 ];
 const text = report.join("\n");
 console.log(text);
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(join(ROOT, "bench", "results", "latest.md"), text);
-writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify({ runs: RUNS, corpus: CORPUS, results, fitResults, failures }, null, 2));
+// Output images stay out of the JSON (a Buffer's toJSON runs before the replacer: look at the holder).
+function withoutImages(key, value) {
+  return Buffer.isBuffer(this[key]) ? undefined : value;
+}
+writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify({ runs: RUNS, corpus: CORPUS, results, fitResults, failures }, withoutImages, 2));
 console.log(`Written to bench/results/latest.md (raw runs: bench/results/latest.json).`);
 if (failures.length > 0) process.exitCode = 1;
