@@ -1,25 +1,29 @@
 /// <reference types="vite/client" />
 /**
- * Test fixtures for tests running inside workerd (@cloudflare/vitest-plugin).
+ * Test images for tests running inside workerd (@cloudflare/vitest-plugin). Two sources:
  *
- *   import { loadFixture, fixtureNames } from "./fixtures";
- *   const bytes = await loadFixture("photo-small-aero1.jpg"); // a fresh Uint8Array each call
+ *   import { loadCorpus, loadCorpusHead, loadFixture } from "./fixtures";
+ *   const photo = await loadCorpus("photo-small-aero1.jpg"); // the shared corpus (third-party)
+ *   const head = await loadCorpusHead("photo-medium-storm.jpg", 12288); // its first bytes
+ *   const tiny = await loadFixture("gen-1x1.jpg"); // test/fixtures: files made here
  *
- * Any file dropped into test/fixtures/ is available by its file name; no config change and no
- * generated module. How it works: workerd cannot read the disk and a plain `?url` import only
- * yields a dev-server path it cannot fetch, so each fixture is imported through Vite with
- * `?url&inline`, which makes Vite's asset plugin inline the file as a base64 `data:` URL string
- * (for any extension, even ones Vite does not know, such as .heic or .bin). The import is lazy
- * (`import.meta.glob` without `eager`), so a test file pays only for the fixtures it loads.
+ * Each call gives a fresh Uint8Array the caller may modify.
  *
- * One exception: Vite "optimises" `.svg` data URLs (collapses whitespace, swaps quotes), which
- * would change the bytes, so `.svg` fixtures are imported with `?raw` instead (UTF-8 text, read
- * back exactly; an SVG fixture must therefore be valid UTF-8).
+ * The corpus (../shared/corpus beside the clone, or CORPUS_DIR; origins and licences in its
+ * MANIFEST.tsv) is served from Node by the CORPUS service binding of vitest.config.ts, which also
+ * makes the files derived from it (test/node/corpus.ts: the restart-marker JPEGs, the fuzzer's
+ * bit-flipped GIF, the CMYK profile). A corpus file that is not there throws an Error naming the
+ * path looked at: the test fails, it never skips or falls back.
  *
- * Licences and origins of the files are in test/fixtures/LICENSES.tsv (one line per file, in
- * the corpus MANIFEST.tsv format); test/fixtures/make-fixtures.mjs copies and generates them.
- * Keep the directory small (a few MB): copy big corpus files as `head-<name>` prefixes.
+ * test/fixtures holds only files made here (listed in test/fixtures/LICENSES.tsv; make-fixtures.mjs
+ * generates the `gen-*` images). Any file dropped in there is available by its file name: workerd
+ * cannot read the disk and a plain `?url` import only yields a dev-server path it cannot fetch, so
+ * each fixture is imported through Vite with `?url&inline`, which inlines the file as a base64
+ * `data:` URL string (for any extension). The import is lazy (`import.meta.glob` without `eager`),
+ * so a test file pays only for the fixtures it loads. Vite "optimises" `.svg` data URLs (which
+ * would change the bytes), so `.svg` fixtures are imported with `?raw` instead (UTF-8 text).
  */
+import { env } from "cloudflare:workers";
 
 const DIR = "../fixtures/";
 
@@ -45,6 +49,40 @@ export async function loadFixture(name: string): Promise<Uint8Array> {
   const url = inlined[DIR + name];
   if (url === undefined) throw new Error(`No fixture test/fixtures/${name}; have: ${fixtureNames().join(", ")}`);
   return dataUrlBytes(await url(), name);
+}
+
+/** A file of the shared corpus (or one derived from it), or its first `head` bytes. */
+async function fetchCorpus(name: string, head?: number): Promise<Uint8Array> {
+  const query = head === undefined ? "" : `?head=${head}`;
+  const response = await env.CORPUS.fetch(`http://corpus/${encodeURIComponent(name)}${query}`);
+  if (!response.ok) throw new Error(await response.text());
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The bytes of a shared corpus file, or of a file derived from one (test/node/corpus.ts). */
+export function loadCorpus(name: string): Promise<Uint8Array> {
+  return fetchCorpus(name);
+}
+
+/** The first `bytes` bytes of a corpus file (a header copy). */
+export function loadCorpusHead(name: string, bytes: number): Promise<Uint8Array> {
+  return fetchCorpus(name, bytes);
+}
+
+/** A corpus file as UTF-8 text (e.g. MANIFEST.tsv). */
+export async function loadCorpusText(name: string): Promise<string> {
+  return new TextDecoder().decode(await fetchCorpus(name));
+}
+
+/** Names of the corpus files (from its MANIFEST.tsv), sorted. */
+export async function corpusNames(): Promise<string[]> {
+  const manifest = await loadCorpusText("MANIFEST.tsv");
+  return manifest.trimEnd().split("\n").slice(1).map((line) => line.split("\t")[0] ?? "").filter((name) => name !== "").sort();
+}
+
+/** A test image by name: our own fixture when test/fixtures has it, else the corpus (which throws when absent). */
+export function loadImage(name: string): Promise<Uint8Array> {
+  return hasFixture(name) ? loadFixture(name) : loadCorpus(name);
 }
 
 /** The text of a fixture (UTF-8). */
