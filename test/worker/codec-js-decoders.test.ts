@@ -6,11 +6,12 @@ import { describe, expect, it } from "vitest";
 import { decode } from "../../src/codecs";
 import { jpegComponentCount } from "../../src/codecs/jpeg";
 import { runPipeline } from "../../src/pipeline";
-import { fixtureBytes, maxChannelDifference, options, pixel } from "./image-helpers";
+import { loadCorpus } from "./fixtures";
+import { maxChannelDifference, options, pixel } from "./image-helpers";
 
 describe("GIF", () => {
   it("decodes the first frame exactly as libvips does", async () => {
-    const image = await decode(await fixtureBytes("gif-animated-opencv-houghlines.gif"), "gif");
+    const image = await decode(await loadCorpus("gif-animated-opencv-houghlines.gif"), "gif");
     expect([image.width, image.height]).toEqual([300, 148]);
     let sum = 0;
     for (const value of image.data) sum += value;
@@ -20,13 +21,13 @@ describe("GIF", () => {
   });
 
   it("without fmt becomes PNG", async () => {
-    const bytes = await fixtureBytes("gif-animated-opencv-houghlines.gif");
+    const bytes = await loadCorpus("gif-animated-opencv-houghlines.gif");
     const result = await runPipeline({ bytes, format: "gif", orientation: 1 }, { ...options({ width: 150 }), format: undefined }, { limits: { maxSide: 8192, maxPixels: 50e6 } });
     expect([result.format, result.width, result.height]).toEqual(["png", 150, 74]);
   });
 
   it("refuses a 35-byte GIF claiming a 65535x65535 screen without allocating it", async () => {
-    await expect(decode(await fixtureBytes("hostile-gif-65535x65535-screen.gif"), "gif")).rejects.toMatchObject({ status: 422 });
+    await expect(decode(await loadCorpus("hostile-gif-65535x65535-screen.gif"), "gif")).rejects.toMatchObject({ status: 422 });
   });
 
   it("refuses a broken GIF with a 422", async () => {
@@ -37,13 +38,13 @@ describe("GIF", () => {
 
 describe("CMYK JPEG", () => {
   it("is recognised by its frame header", async () => {
-    expect(jpegComponentCount(await fixtureBytes("jpeg-cmyk.jpg"))).toBe(4);
-    expect(jpegComponentCount(await fixtureBytes("photo-small-aero1.jpg"))).toBe(3);
-    expect(jpegComponentCount(await fixtureBytes("jpeg-grayscale-grey.jpg"))).toBe(1);
+    expect(jpegComponentCount(await loadCorpus("jpeg-cmyk.jpg"))).toBe(4);
+    expect(jpegComponentCount(await loadCorpus("photo-small-aero1.jpg"))).toBe(3);
+    expect(jpegComponentCount(await loadCorpus("jpeg-grayscale-grey.jpg"))).toBe(1);
   });
 
   it("converts to RGB with the right colours (not inverted)", async () => {
-    const image = await decode(await fixtureBytes("jpeg-cmyk.jpg"), "jpeg");
+    const image = await decode(await loadCorpus("jpeg-cmyk.jpg"), "jpeg");
     expect([image.width, image.height, image.hasAlpha]).toEqual([1600, 1000, false]);
     // A red-orange flower on green: sharp (with an ICC CMYK profile) gives these; the naive
     // conversion is within ~30 per channel and the same hue. An inverted decode would be cyan.
@@ -67,7 +68,7 @@ describe("CMYK JPEG", () => {
 
 describe("GIF with corrupt LZW data", () => {
   it("decodes what it can and ends (a bit flip made omggif's own LZW loop run forever)", async () => {
-    const image = await decode(await fixtureBytes("fuzz-gif-lzw-hang.gif"), "gif");
+    const image = await decode(await loadCorpus("fuzz-gif-lzw-hang.gif"), "gif");
     expect([image.width, image.height]).toEqual([300, 148]);
   });
 });

@@ -9,7 +9,8 @@ import { boxShrink } from "../../src/codecs/resize";
 import type { RgbaImage } from "../../src/codecs/types";
 import { ProblemError } from "../../src/errors";
 import type { ImageFormat, OutputFormat } from "../../src/images/format";
-import { coordinates, fixtureBytes, maxChannelDifference, meanAbsoluteDifference, pixel, type Px, synthetic } from "./image-helpers";
+import { loadCorpus } from "./fixtures";
+import { coordinates, maxChannelDifference, meanAbsoluteDifference, pixel, type Px, synthetic } from "./image-helpers";
 
 /** A smooth photo-like test card with a translucent band at the bottom. */
 function testCard(withAlpha: boolean): RgbaImage {
@@ -133,7 +134,7 @@ describe("decoding real files", () => {
   };
 
   it.each(Object.entries(files))("%s", async (name, expected) => {
-    const image = await decode(await fixtureBytes(name), expected.format);
+    const image = await decode(await loadCorpus(name), expected.format);
     expect([image.width, image.height]).toEqual(expected.size);
     expect(image.data.length).toBe(image.width * image.height * 4);
     expect(image.hasAlpha).toBe(expected.alpha);
@@ -143,7 +144,7 @@ describe("decoding real files", () => {
   });
 
   it("grayscale JPEG comes out with R = G = B", async () => {
-    const image = await decode(await fixtureBytes("jpeg-grayscale-grey.jpg"), "jpeg");
+    const image = await decode(await loadCorpus("jpeg-grayscale-grey.jpg"), "jpeg");
     for (let i = 0; i < image.data.length; i += 4 * 997) {
       expect(image.data[i]).toBe(image.data[i + 1]);
       expect(image.data[i + 1]).toBe(image.data[i + 2]);
@@ -180,12 +181,12 @@ describe("files that do not decode", () => {
     ["pngsuite-xc1n0g08.png", "png"],
     ["pngsuite-xs2n0g01.png", "png"],
   ] as const)("refuses %s (hostile corpus) with a 422", async (name, format) => {
-    await expect(decode(await fixtureBytes(name), format)).rejects.toMatchObject({ status: 422, code: "invalid-image" });
+    await expect(decode(await loadCorpus(name), format)).rejects.toMatchObject({ status: 422, code: "invalid-image" });
     expect((await decode(await encode(testCard(false), format, 90), format)).width).toBe(96);
   });
 
   it("a truncated JPEG is refused or decoded, never fatal", async () => {
-    const whole = await fixtureBytes("photo-small-aero1.jpg");
+    const whole = await loadCorpus("photo-small-aero1.jpg");
     for (const cut of [200, 2000, whole.length >> 1]) {
       await decode(whole.subarray(0, cut), "jpeg").catch((e: unknown) => {
         expect(e).toBeInstanceOf(ProblemError);
@@ -228,7 +229,7 @@ describe("resize", () => {
   });
 
   it("large reductions match a direct Lanczos resize closely", async () => {
-    const photo = await decode(await fixtureBytes("photo-small-aero1.jpg"), "jpeg");
+    const photo = await decode(await loadCorpus("photo-small-aero1.jpg"), "jpeg");
     // 640 -> 80 takes the box path (factor 4), then Lanczos 160 -> 80.
     const viaBox = await resize(photo, 80, 60);
     const { resizer } = await import("../../src/codecs/wasm");

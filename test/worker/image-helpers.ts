@@ -1,17 +1,13 @@
 /**
- * Pixel helpers for the codec and pipeline tests: synthetic images, pixel reads, fixtures.
+ * Pixel helpers for the codec and pipeline tests: synthetic images, pixel reads.
  */
 import { encode } from "../../src/codecs";
 import type { RgbaImage } from "../../src/codecs/types";
 import type { SourceImage } from "../../src/pipeline";
 import { DEFAULT_TRANSFORM } from "../../src/transform/params";
-import { loadFixture } from "./fixtures";
 import type { TransformOptions } from "../../src/transform/options";
 
 export type Px = readonly [r: number, g: number, b: number, a: number];
-
-/** The bytes of test/fixtures/NAME (inlined by Vite: workerd cannot read the disk). */
-export const fixtureBytes = loadFixture;
 
 export function synthetic(width: number, height: number, colourAt: (x: number, y: number) => Px): RgbaImage {
   const data = new Uint8ClampedArray(width * height * 4);

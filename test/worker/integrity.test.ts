@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ProblemError } from "../../src/errors";
 import type { ImageFormat } from "../../src/images/format";
 import { integrityCheck } from "../../src/images/integrity";
-import { loadFixture } from "./fixtures";
+import { loadCorpus, loadFixture, loadImage } from "./fixtures";
 import { mulberry32 } from "../mulberry32";
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ const TRUNCATION_POINTS = 200;
 // Tests
 
 describe.each(SAMPLES)("$what ($name)", ({ name, format, traits }) => {
-  const bytes = (): Promise<Uint8Array> => loadFixture(name);
+  const bytes = (): Promise<Uint8Array> => loadImage(name);
 
   it("is the kind of file this case is about", async () => {
     traits(await bytes());
@@ -370,7 +370,7 @@ describe("specific structures", () => {
   });
 
   it("JPEG: a truncated file says the image data stops before the end-of-image marker", async () => {
-    const file = await loadFixture("photo-small-aero1.jpg");
+    const file = await loadCorpus("photo-small-aero1.jpg");
     expect(expectTruncated("jpeg", [file.subarray(0, file.length - 2)], "cut EOI").detail).toMatch(/before the end-of-image marker/);
   });
 
@@ -391,11 +391,11 @@ describe("specific structures", () => {
   });
 
   it("JPEG: the PHP-in-EXIF corpus file (21 bytes after EOI) passes", async () => {
-    expectWhole("jpeg", [await loadFixture("hostile-php-in-exif.jpg")], "hostile-php-in-exif.jpg");
+    expectWhole("jpeg", [await loadCorpus("hostile-php-in-exif.jpg")], "hostile-php-in-exif.jpg");
   });
 
   it("JPEG: the corpus's truncated files fail", async () => {
-    for (const name of ["hostile-truncated.jpg", "hostile-truncated-header.jpg"]) expectTruncated("jpeg", [await loadFixture(name)], name);
+    for (const name of ["hostile-truncated.jpg", "hostile-truncated-header.jpg"]) expectTruncated("jpeg", [await loadCorpus(name)], name);
   });
 
   it("PNG: a file missing only IEND's CRC is truncated", async () => {
@@ -415,11 +415,11 @@ describe("specific structures", () => {
   it("PNG: a critical chunk whose CRC does not match (damaged image data) is refused, in any chunking", async () => {
     // PngSuite's own broken files: a wrong IDAT checksum, a wrong IHDR checksum.
     for (const name of ["pngsuite-xcsn0g01.png", "pngsuite-xhdn0g08.png"]) {
-      const problem = expectTruncated("png", [await loadFixture(name)], name);
+      const problem = expectTruncated("png", [await loadCorpus(name)], name);
       expect(problem.detail).toContain("CRC does not match");
     }
     // One bit flipped inside IDAT's data of a valid file (what the fuzzer found being accepted).
-    const file = await loadFixture("png-alpha-opencv-logo.png");
+    const file = await loadCorpus("png-alpha-opencv-logo.png");
     const idat = findChunk(file, "IDAT");
     const damaged = file.slice();
     damaged[idat + 8 + 10] = (damaged[idat + 8 + 10] ?? 0) ^ 0x10;
@@ -454,7 +454,7 @@ describe("specific structures", () => {
 
   it("AVIF: a file cut after its metadata, before the media data box, is truncated", async () => {
     for (const name of ["gen-1x1.avif", "avif-photo-kite.avif"]) {
-      const file = await loadFixture(name);
+      const file = await loadImage(name);
       const mdat = indexOfBytes(file, ascii("mdat")) - 4;
       expect(mdat).toBeGreaterThan(0);
       const problem = expectTruncated("avif", [file.subarray(0, mdat)], `${name} without mdat`);

@@ -1,7 +1,7 @@
 // API keys: rotation (new key, revoke the old one: the old stops at once, the new works) and
 // no key ever reaching the logs.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { loadFixture } from "./fixtures";
+import { loadCorpus } from "./fixtures";
 import { ADMIN_KEY, call, createTenant, expectProblem } from "./helpers";
 
 async function newKey(key: string, name: string): Promise<{ id: string; key: string }> {
@@ -13,7 +13,7 @@ async function newKey(key: string, name: string): Promise<{ id: string; key: str
 describe("key rotation", () => {
   it("rotates: create a new key, revoke the old one; the old stops at once, the new one keeps working", async () => {
     const tenant = await createTenant("rotation");
-    const upload = await call("/v1/images", { method: "PUT", key: tenant.key, body: await loadFixture("photo-small-aero1.jpg") });
+    const upload = await call("/v1/images", { method: "PUT", key: tenant.key, body: await loadCorpus("photo-small-aero1.jpg") });
     expect(upload.status).toBe(201);
 
     const next = await newKey(tenant.key, "rotated");
@@ -66,7 +66,7 @@ describe("keys never logged", () => {
     const tenant = await createTenant("no-logs");
     const second = await newKey(tenant.key, "second");
     const wrongKey = "eik_" + "x".repeat(40);
-    const bytes = await loadFixture("photo-small-aero1.jpg");
+    const bytes = await loadCorpus("photo-small-aero1.jpg");
     await call("/v1/images", { method: "PUT", key: tenant.key, body: bytes });
     await call("/v1/images", { key: second.key });
     await call("/v1/images?limit=nope", { key: second.key });

@@ -11,7 +11,7 @@ import { encodeJpeg, PROGRESSIVE_MIN_PIXELS } from "../../src/codecs/jpeg";
 import { encodeNativeJpeg, openNativeSession } from "../../src/codecs/native";
 import type { RgbaImage } from "../../src/codecs/types";
 import { runPipeline, type PipelineContext, type SourceImage } from "../../src/pipeline";
-import { loadFixture } from "./fixtures";
+import { loadCorpus } from "./fixtures";
 import { options, synthetic } from "./image-helpers";
 
 const LIMITS = { maxSide: 8192, maxPixels: 50_000_000 };
@@ -43,7 +43,7 @@ async function tables(quality: number): Promise<{ ours: string; mozjpeg: string 
 }
 
 async function thumbnail(codecPath: PipelineContext["codecPath"], width: number): Promise<Uint8Array> {
-  const bytes = await loadFixture("photo-medium-storm.jpg"); // 1920x1280 baseline
+  const bytes = await loadCorpus("photo-medium-storm.jpg"); // 1920x1280 baseline
   const source: SourceImage = { bytes, format: "jpeg", orientation: 1, width: 1920, height: 1280 };
   const result = await runPipeline(source, options({ width, format: "jpeg" }), { limits: LIMITS, codecPath });
   expect(result.format).toBe("jpeg");

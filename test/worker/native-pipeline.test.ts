@@ -10,7 +10,7 @@ import { decode, nativeMemoryBytes } from "../../src/codecs";
 import type { RgbaImage } from "../../src/codecs/types";
 import { runPipeline, type PipelineContext, type SourceImage } from "../../src/pipeline";
 import type { TransformOptions } from "../../src/transform/options";
-import { loadFixture } from "./fixtures";
+import { loadCorpus } from "./fixtures";
 import { options, pngSource, synthetic } from "./image-helpers";
 
 const LIMITS = { maxSide: 8192, maxPixels: 50_000_000 };
@@ -44,7 +44,7 @@ describe("native path vs @jsquash path", () => {
     ["no resize, crop only", { crop: { x: 10, y: 20, width: 333, height: 222 } }, 8],
   ];
   it.each(cases)("%s: same size, PSNR >= 38 dB", async (_label, overrides, orientation) => {
-    const bytes = await loadFixture("photo-medium-storm.jpg"); // 1920x1280 baseline
+    const bytes = await loadCorpus("photo-medium-storm.jpg"); // 1920x1280 baseline
     const source: SourceImage = { bytes, format: "jpeg", orientation, width: 1920, height: 1280 };
     const opts = options(overrides);
     const before = await render(source, opts, "jsquash");
@@ -54,7 +54,7 @@ describe("native path vs @jsquash path", () => {
   });
 
   it("auto gravity on a reduced decode: same size, a nearby window (saliency is sampled on the reduced pixels)", async () => {
-    const bytes = await loadFixture("photo-medium-storm.jpg");
+    const bytes = await loadCorpus("photo-medium-storm.jpg");
     const source: SourceImage = { bytes, format: "jpeg", orientation: 3, width: 1920, height: 1280 };
     const opts = options({ width: 160, height: 300, fit: "cover", gravity: { mode: "auto" } });
     const before = await render(source, opts, "jsquash");
@@ -63,7 +63,7 @@ describe("native path vs @jsquash path", () => {
   });
 
   it("releases the native session after each transform and keeps little WASM memory", async () => {
-    const bytes = await loadFixture("photo-medium-storm.jpg");
+    const bytes = await loadCorpus("photo-medium-storm.jpg");
     const source: SourceImage = { bytes, format: "jpeg", orientation: 1, width: 1920, height: 1280 };
     for (let i = 0; i < 3; i++) await runPipeline(source, options({ width: 800, format: "webp" }), { limits: LIMITS });
     expect(nativeMemoryBytes()).toBeGreaterThan(0);
@@ -88,7 +88,7 @@ describe("native path vs @jsquash path", () => {
     const junk: SourceImage = { bytes: new TextEncoder().encode("RIFF\0\0\0\0WEBP"), format: "webp", orientation: 1, width: 4000, height: 3250 };
     await expect(runPipeline(junk, options({ width: 200 }), { limits: LIMITS })).rejects.toMatchObject({ status: 422, code: "image-too-large" });
     // A JPEG that must be decoded at full size (no resize) above the limit: refused from its header.
-    const bytes = await loadFixture("photo-medium-storm.jpg");
+    const bytes = await loadCorpus("photo-medium-storm.jpg");
     const source: SourceImage = { bytes, format: "jpeg", orientation: 1, width: 1920, height: 1280 };
     await expect(
       runPipeline(source, options({ format: "webp" }), { limits: LIMITS, maxFullDecodePixels: 1_000_000 }),

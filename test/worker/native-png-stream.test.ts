@@ -14,7 +14,7 @@ import { ProblemError } from "../../src/errors";
 import { crc32 } from "../../src/images/integrity";
 import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { TransformOptions } from "../../src/transform/options";
-import { fixtureNames, loadFixture } from "./fixtures";
+import { corpusNames, loadCorpus } from "./fixtures";
 import { options } from "./image-helpers";
 
 const LIMITS = { maxSide: 8192, maxPixels: 50_000_000 };
@@ -36,10 +36,10 @@ function maxDiff(a: RgbaImage, b: RgbaImage): number {
 }
 
 async function pngSource(name: string): Promise<SourceImage> {
-  return { bytes: await loadFixture(name), format: "png", orientation: 1 };
+  return { bytes: await loadCorpus(name), format: "png", orientation: 1 };
 }
 
-const suite = fixtureNames().filter((n) => n.startsWith("pngsuite-") && !n.startsWith("pngsuite-x"));
+const suite = (await corpusNames()).filter((n) => n.startsWith("pngsuite-") && !n.startsWith("pngsuite-x"));
 
 describe("streamed PNG = full decode then resize", () => {
   it.each(suite)("%s", async (name) => {
@@ -64,7 +64,7 @@ describe("streamed PNG = full decode then resize", () => {
   });
 
   it("damaged image data is a 422 invalid-image, never a crash", async () => {
-    const bytes = await loadFixture("png-alpha-opencv-logo.png");
+    const bytes = await loadCorpus("png-alpha-opencv-logo.png");
     const layout = pngLayout(bytes);
     const firstIdat = layout.idat[0]!;
     const start = firstIdat.byteOffset - bytes.byteOffset;

@@ -11,7 +11,7 @@ import type { RgbaImage } from "../../src/codecs/types";
 import { ProblemError } from "../../src/errors";
 import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { TransformOptions } from "../../src/transform/options";
-import { loadFixture } from "./fixtures";
+import { loadCorpus, loadImage } from "./fixtures";
 import { options } from "./image-helpers";
 
 const LIMITS = { maxSide: 8192, maxPixels: 50_000_000 };
@@ -30,7 +30,7 @@ function maxDiff(a: RgbaImage, b: RgbaImage): number {
 }
 
 async function source(name: string, orientation = 1): Promise<SourceImage> {
-  return { bytes: await loadFixture(name), format: "jpeg", orientation };
+  return { bytes: await loadImage(name), format: "jpeg", orientation };
 }
 
 describe("streamed decode = decode then resize", () => {
@@ -85,7 +85,7 @@ describe("streamed decode = decode then resize", () => {
   });
 
   it("a truncated file is still a 422 invalid-image", async () => {
-    const bytes = await loadFixture("photo-medium-storm.jpg");
+    const bytes = await loadCorpus("photo-medium-storm.jpg");
     const src: SourceImage = { bytes: bytes.subarray(0, Math.floor(bytes.length * 0.6)), format: "jpeg", orientation: 1 };
     const error = await runPipeline(src, options({ width: 100 }), { limits: LIMITS }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProblemError);

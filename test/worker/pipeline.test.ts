@@ -16,11 +16,11 @@ import {
 } from "../../src/pipeline";
 import { watermarkPlacements } from "../../src/pipeline/steps/watermark";
 import type { Fit, Gravity, TransformOptions } from "../../src/transform/options";
+import { loadCorpus } from "./fixtures";
 import {
   BLUE,
   coordinates,
   containsAscii,
-  fixtureBytes,
   GREEN,
   jpegSegments,
   maxChannelDifference,
@@ -627,7 +627,7 @@ describe("output format", () => {
   });
 
   it("writes no EXIF, GPS or XMP from a photo that has them", async () => {
-    const bytes = await fixtureBytes("jpeg-gps-real-colorfulcups.jpg");
+    const bytes = await loadCorpus("jpeg-gps-real-colorfulcups.jpg");
     expect(containsAscii(bytes, "Exif")).toBe(true); // the source does carry them
     const source: SourceImage = { bytes, format: "jpeg", orientation: 1 };
     const jpeg = await run(source, { width: 320, format: "jpeg" });
@@ -645,7 +645,7 @@ describe("output format", () => {
 
 describe("real photos", () => {
   it("decodes, resizes and encodes a 2.5 MP JPEG to an 800 px WebP (timed)", async () => {
-    const bytes = await fixtureBytes("photo-medium-storm.jpg");
+    const bytes = await loadCorpus("photo-medium-storm.jpg");
     const runs: number[] = [];
     let steps: string[] = [];
     let result: PipelineResult | undefined;
@@ -676,7 +676,7 @@ describe("real photos", () => {
   });
 
   it("stops at the next step once its abort signal fires (timeouts included)", async () => {
-    const bytes = await fixtureBytes("photo-medium-storm.jpg");
+    const bytes = await loadCorpus("photo-medium-storm.jpg");
     const source: SourceImage = { bytes, format: "jpeg", orientation: 1 };
     const steps: StepName[] = [];
     const error = await runPipeline(source, options({ width: 800, format: "avif" }), {
@@ -709,7 +709,7 @@ describe("real photos", () => {
   });
 
   it("cover-crops a progressive 4 MP JPEG with auto gravity to AVIF", async () => {
-    const bytes = await fixtureBytes("jpeg-gps-real-colorfulcups.jpg");
+    const bytes = await loadCorpus("jpeg-gps-real-colorfulcups.jpg");
     const started = performance.now();
     const result = await run({ bytes, format: "jpeg", orientation: 1 }, { width: 400, height: 400, fit: "cover", gravity: { mode: "auto" }, format: "avif", sharpen: 1 });
     console.log(`2560x1600 progressive JPEG -> 400x400 AVIF (cover, auto, sharpen): ${(performance.now() - started).toFixed(0)} ms, ${result.bytes.length} bytes`);
@@ -717,8 +717,8 @@ describe("real photos", () => {
   });
 
   it("watermarks a photo with a real transparent logo", async () => {
-    const logo: SourceImage = { bytes: await fixtureBytes("png-alpha-watermark-debian.png"), format: "png", orientation: 1 };
-    const photo: SourceImage = { bytes: await fixtureBytes("photo-small-aero1.jpg"), format: "jpeg", orientation: 1 };
+    const logo: SourceImage = { bytes: await loadCorpus("png-alpha-watermark-debian.png"), format: "png", orientation: 1 };
+    const photo: SourceImage = { bytes: await loadCorpus("photo-small-aero1.jpg"), format: "jpeg", orientation: 1 };
     const ctx: PipelineContext = { limits: LIMITS, loadWatermark: async () => logo };
     const plain = await runToPixels(photo, { width: 320 });
     const marked = await runToPixels(photo, { width: 320, watermark: { imageId: "logo", position: "center", scale: 0.5, opacity: 1, padding: 0 } }, ctx);

@@ -6,7 +6,7 @@ import { ProblemError } from "../../src/errors";
 import type { ImageFormat } from "../../src/images/format";
 import { type ImageProbe, PROBE_WINDOW_BYTES, probeImage, sniffImageFormat } from "../../src/images/probe";
 import licenses from "../fixtures/LICENSES.tsv?raw";
-import { fixtureNames, hasFixture, loadFixture } from "./fixtures";
+import { fixtureNames, hasFixture, loadCorpus, loadCorpusHead, loadCorpusText, loadFixture, loadImage } from "./fixtures";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -195,11 +195,14 @@ function avif(options: AvifOptions = {}): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The corpus table: every fixture listed in test/fixtures/LICENSES.tsv (MANIFEST.tsv lines).
+// The corpus table: every file of the shared corpus (its MANIFEST.tsv) and every fixture made here
+// (test/fixtures/LICENSES.tsv, the same columns).
 
 interface Row {
+  /** Where the file is: the shared corpus, or test/fixtures. */
+  readonly source: "corpus" | "fixture";
   readonly file: string;
-  /** The original file's size (a `head-` copy holds only its first bytes). */
+  /** The file's size. */
   readonly bytes: number;
   readonly format: string;
   readonly width: number | undefined;
@@ -207,21 +210,32 @@ interface Row {
   readonly what: string;
 }
 
-const rows: Row[] = licenses
-  .trimEnd()
-  .split("\n")
-  .slice(1)
-  .map((line) => {
-    const [file = "", size = "", format = "", width = "", height = "", what = ""] = line.split("\t");
-    return {
-      file,
-      bytes: Number(size),
-      format,
-      width: width === "" ? undefined : Number(width),
-      height: height === "" ? undefined : Number(height),
-      what,
-    };
-  });
+function tableRows(table: string, source: Row["source"]): Row[] {
+  return table
+    .trimEnd()
+    .split("\n")
+    .slice(1)
+    .map((line) => {
+      const [file = "", size = "", format = "", width = "", height = "", what = ""] = line.split("\t");
+      return {
+        source,
+        file,
+        bytes: Number(size),
+        format,
+        width: width === "" ? undefined : Number(width),
+        height: height === "" ? undefined : Number(height),
+        what,
+      };
+    });
+}
+
+const fixtureRows = tableRows(licenses, "fixture");
+const rows: Row[] = [...tableRows(await loadCorpusText("MANIFEST.tsv"), "corpus"), ...fixtureRows];
+
+/** The bytes of a row's file: a fixture whole, a corpus file up to twice the probe window. */
+function rowBytes(row: Row): Promise<Uint8Array> {
+  return row.source === "fixture" ? loadFixture(row.file) : loadCorpusHead(row.file, 2 * PROBE_WINDOW_BYTES);
+}
 
 const MANIFEST_FORMATS: Readonly<Record<string, ImageFormat>> = { JPEG: "jpeg", PNG: "png", GIF: "gif", WEBP: "webp", AVIF: "avif" };
 const HEIC_DETAIL = "HEIC/HEIF is not supported; convert to JPEG or AVIF";
@@ -230,11 +244,8 @@ type Expectation =
   | { readonly kind: "probe"; readonly format: ImageFormat; readonly width: number; readonly height: number; readonly orientation: number }
   | { readonly kind: "problem"; readonly status: 415 | 422; readonly detail?: RegExp };
 
-/** Corpus name without the `head-` prefix of truncated copies. */
-const baseName = (file: string): string => file.replace(/^head-/, "");
-
 function expectationFor(row: Row): Expectation {
-  const name = baseName(row.file);
+  const name = row.file;
   const format = MANIFEST_FORMATS[row.format];
   if (format !== undefined) {
     if (row.width === undefined || row.height === undefined) return { kind: "problem", status: 422 };
@@ -255,11 +266,11 @@ function expectationFor(row: Row): Expectation {
     case "ICC": // a colour profile kept for the colour tests: not an image either
       return { kind: "problem", status: 415 };
     default:
-      throw new Error(`LICENSES.tsv: unknown format ${row.format} for ${row.file}`);
+      throw new Error(`${row.source === "corpus" ? "MANIFEST.tsv" : "LICENSES.tsv"}: unknown format ${row.format} for ${row.file}`);
   }
 }
 
-/** Traits checked beyond format and size, keyed by corpus name (head- copies share them). */
+/** Traits checked beyond format and size, keyed by file name. */
 const TRAITS: Readonly<Record<string, Partial<ImageProbe>>> = {
   "photo-small-aero1.jpg": { frames: 1, animated: false, hasAlpha: false },
   "photo-large-sunset-12mp.jpg": { progressive: true },
@@ -316,17 +327,17 @@ function pngSuiteTraits(name: string): Partial<ImageProbe> {
 }
 
 function traitsFor(row: Row): Partial<ImageProbe> {
-  const name = baseName(row.file);
+  const name = row.file;
   const defaults = row.format === "JPEG" && !name.startsWith("gen-") ? JPEG_DEFAULTS : {};
   return { ...defaults, ...pngSuiteTraits(name), ...TRAITS[name] };
 }
 
-describe("corpus (test/fixtures/LICENSES.tsv)", () => {
+describe("corpus (../shared/corpus/MANIFEST.tsv and test/fixtures/LICENSES.tsv)", () => {
   it("lists exactly the fixtures on disk, and covers every kind of file", () => {
-    const listed = new Set(rows.map((row) => row.file));
+    const listed = new Set(fixtureRows.map((row) => row.file));
     const onDisk = fixtureNames().filter((name) => !/\.(tsv|mjs|md|json)$/.test(name));
     expect(onDisk.filter((name) => !listed.has(name)), "fixtures without a licence line").toEqual([]);
-    expect(rows.filter((row) => !hasFixture(row.file)).map((row) => row.file), "licence lines without a fixture").toEqual([]);
+    expect(fixtureRows.filter((row) => !hasFixture(row.file)).map((row) => row.file), "licence lines without a fixture").toEqual([]);
     const formats = new Set(rows.map((row) => row.format));
     for (const format of ["JPEG", "PNG", "GIF", "WEBP", "AVIF", "HEIC", "SVG", "HTML", "TEXT", "EMPTY"]) expect(formats).toContain(format);
     expect(rows.length).toBeGreaterThan(250);
@@ -334,7 +345,7 @@ describe("corpus (test/fixtures/LICENSES.tsv)", () => {
 
   for (const row of rows) {
     it(`${row.file}: ${row.format} ${row.width ?? ""}x${row.height ?? ""}`, async () => {
-      const data = await loadFixture(row.file);
+      const data = await rowBytes(row);
       const total = Math.max(row.bytes, data.length);
       const expected = expectationFor(row);
       const result = outcome(data, total);
@@ -361,7 +372,7 @@ describe("image-size 2.1.0 as an oracle", () => {
   it("agrees on the size (and JPEG orientation) of every fixture we accept", async () => {
     let compared = 0;
     for (const row of rows) {
-      const data = (await loadFixture(row.file)).slice(0, PROBE_WINDOW_BYTES);
+      const data = (await rowBytes(row)).slice(0, PROBE_WINDOW_BYTES);
       const ours = outcome(data, Math.max(row.bytes, data.length));
       if (!("probe" in ours)) continue;
       const theirs = imageSize(data);
@@ -383,18 +394,18 @@ describe("image-size 2.1.0 as an oracle", () => {
       ["pngsuite-xs1n0g01.png", 415], // first signature byte 0x09: image-size never checks byte 0
     ];
     for (const [file, status] of cases) {
-      const data = await loadFixture(file);
+      const data = await loadCorpus(file);
       expect(imageSize(data), file).toMatchObject({ type: "png", width: 32, height: 32 });
       expect(outcome(data), file).toMatchObject({ status });
     }
   });
 
   it("reads past the end of a subarray; we never look outside the view we are given", async () => {
-    const full = await loadFixture("pngsuite-basn0g01.png");
+    const full = await loadCorpus("pngsuite-basn0g01.png");
     const head = full.subarray(0, 17); // signature + IHDR header, no width/height
     expect(imageSize(head)).toMatchObject({ width: 32, height: 32 });
     expect(outcome(head)).toMatchObject({ status: 422 });
-    const gifHead = (await loadFixture("gif-animated-opencv-houghlines.gif")).subarray(0, 7);
+    const gifHead = (await loadCorpus("gif-animated-opencv-houghlines.gif")).subarray(0, 7);
     expect(imageSize(gifHead)).toMatchObject({ width: 300, height: 148 });
     expect(outcome(gifHead)).toMatchObject({ status: 422 });
   });
@@ -445,7 +456,7 @@ describe("image-size 2.1.0 as an oracle", () => {
 
 describe("sniffing by magic bytes", () => {
   it("finds each format whatever the file would be called", async () => {
-    expect(sniffImageFormat(await loadFixture("mismatch-jpeg-named.png"))).toBe("jpeg");
+    expect(sniffImageFormat(await loadCorpus("mismatch-jpeg-named.png"))).toBe("jpeg");
     expect(sniffImageFormat(bytes(PNG_SIG))).toBe("png");
     expect(sniffImageFormat(bytes("GIF87a"))).toBe("gif");
     expect(sniffImageFormat(bytes("RIFF", u32le(4), "WEBP"))).toBe("webp");
@@ -742,13 +753,13 @@ const SWEEP_FILES = [
   "gen-1x1.avif",
   "gen-alpha.avif",
   "avif-photo-kite.avif",
-  "head-heic-photo-path.heic",
+  "heic-photo-path.heic",
 ];
 
 describe("truncated after every N of the first 320 bytes", () => {
   for (const file of SWEEP_FILES) {
     it(file, async () => {
-      const full = await loadFixture(file);
+      const full = await loadImage(file);
       const reference = outcome(full, 10_000_000);
       for (let n = 0; n <= Math.min(full.length, 320); n++) {
         for (const total of [n, 10_000_000]) {
@@ -809,7 +820,7 @@ describe("random input", () => {
   });
 
   it("real headers with random bytes overwritten only ever give a ProblemError or a sane probe", async () => {
-    const sources = await Promise.all(SWEEP_FILES.map(async (file) => (await loadFixture(file)).slice(0, 4096)));
+    const sources = await Promise.all(SWEEP_FILES.map(async (file) => (await loadImage(file)).slice(0, 4096)));
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: sources.length - 1 }),

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { probeImage } from "../../src/images/probe";
-import { loadFixture } from "./fixtures";
+import { loadCorpus } from "./fixtures";
 import { call, createTenant, expectProblem, upload } from "./helpers";
 
 let tenant: { tenantId: string; key: string };
@@ -11,8 +11,8 @@ let logo: string; // 788x256 PNG with alpha
 beforeAll(async () => {
   tenant = await createTenant("transforms");
   const { body } = await upload(tenant.key, [
-    { name: "file", bytes: await loadFixture("photo-small-aero1.jpg"), filename: "aero.jpg" },
-    { name: "file", bytes: await loadFixture("png-alpha-watermark-debian.png"), filename: "logo.png" },
+    { name: "file", bytes: await loadCorpus("photo-small-aero1.jpg"), filename: "aero.jpg" },
+    { name: "file", bytes: await loadCorpus("png-alpha-watermark-debian.png"), filename: "logo.png" },
   ]);
   photo = body.images[0]!.id;
   logo = body.images[1]!.id;
@@ -123,7 +123,7 @@ describe("transform URLs", () => {
 
   it("requires valid, unexpired signatures when the tenant turns them on", async () => {
     const signer = await createTenant("signed");
-    const { body } = await upload(signer.key, [{ name: "file", bytes: await loadFixture("photo-small-fruits.jpg"), filename: "f.jpg" }]);
+    const { body } = await upload(signer.key, [{ name: "file", bytes: await loadCorpus("photo-small-fruits.jpg"), filename: "f.jpg" }]);
     const id = body.images[0]!.id;
     const settings = await call("/v1/tenant", {
       method: "PATCH",
@@ -167,13 +167,13 @@ describe("transform URLs", () => {
     const marked = await image(`/i/${photo}?w=400&wm=${logo}&wm_pos=bottom-right&wm_scale=0.5&fmt=png`);
     expect([marked.width, marked.height, marked.format]).toEqual([400, 300, "png"]);
     const other = await createTenant("other");
-    const { body } = await upload(other.key, [{ name: "file", bytes: await loadFixture("pngsuite-basn6a08.png"), filename: "o.png" }]);
+    const { body } = await upload(other.key, [{ name: "file", bytes: await loadCorpus("pngsuite-basn6a08.png"), filename: "o.png" }]);
     await expectProblem(await call(`/i/${photo}?w=100&wm=${body.images[0]!.id}`), 400);
   });
 
   it("reports usage: images, bytes stored and transforms served and rendered", async () => {
     const fresh = await createTenant("usage");
-    const { body } = await upload(fresh.key, [{ name: "file", bytes: await loadFixture("pngsuite-basn2c08.png"), filename: "u.png" }]);
+    const { body } = await upload(fresh.key, [{ name: "file", bytes: await loadCorpus("pngsuite-basn2c08.png"), filename: "u.png" }]);
     const id = body.images[0]!.id;
     await image(`/i/${id}?w=10`);
     await image(`/i/${id}?w=10`); // served from the cache: counted as served, not rendered
@@ -189,7 +189,7 @@ describe("transform URLs", () => {
   });
 
   it("removes renditions and their cache entries with the image", async () => {
-    const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadFixture("pngsuite-basn2c08.png"), filename: "d.png" }]);
+    const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadCorpus("pngsuite-basn2c08.png"), filename: "d.png" }]);
     const id = body.images[0]!.id;
     await image(`/i/${id}?w=16`);
     await image(`/i/${id}?w=8&fmt=auto`, { accept: "image/webp" });
