@@ -129,13 +129,29 @@ static void init_tables(void) {
   zz_ready = 1;
 }
 
+/* Huffman tables (T.81 Annex C). A DHT segment gives, for each code length L = 1..16, how many
+ * codes have that length (BITS) and the symbols in order of increasing code (HUFFVAL). The codes
+ * are canonical (C.2): the codes of one length are consecutive integers, the first code of
+ * length 1 is 0, and the first code of length L+1 is (first code of length L + number of codes
+ * of length L) << 1. Our decoding structure (see huff_symbol):
+ *   - peek[]: indexed by the next PEEK_BITS bits of the stream; every code of at most PEEK_BITS
+ *     bits owns the 2^(PEEK_BITS - L) entries that begin with it, which hold its length and
+ *     symbol. In AC tables an entry also holds the coefficient itself when the code and the
+ *     S extra bits that follow it (F.1.2.2.1, F.2.2.1) both lie within the PEEK_BITS bits.
+ *   - longer codes are found per length from the canonical numbering: the next L bits are a
+ *     code of length L exactly when code - first[L] < count[L], and its symbol is
+ *     sym[index[L] + code - first[L]]. */
+#define PEEK_BITS 9
+#define PEEK_SYMBOL(e) ((int)((e) & 255))           /* the decoded symbol */
+#define PEEK_CODE_LEN(e) ((int)(((e) >> 8) & 15))   /* bits of the code (0: not in peek[]) */
+#define PEEK_FULL_LEN(e) ((int)(((e) >> 12) & 15))  /* code + extra bits, when resolved, else 0 */
+#define PEEK_VALUE(e) ((i32)(e) >> 16)              /* the resolved coefficient */
 typedef struct {
-  u8 look_len[512];   /* 9-bit lookahead: code length (0 = longer than 9 bits) */
-  u8 look_sym[512];
-  i32 maxcode[18];    /* largest code of each length, -1 if none */
-  i32 valoff[18];     /* vals index = code + valoff[len] */
-  u8 vals[256];
-  i32 fast_ac[512];   /* AC tables: code + magnitude within 9 bits: value<<16 | run<<8 | bits */
+  u32 peek[1 << PEEK_BITS];
+  u32 first[17];      /* smallest code of length L */
+  u32 count[17];      /* number of codes of length L */
+  u32 index[17];      /* position in sym[] of the symbol whose code is first[L] */
+  u8 sym[256];
   int defined;
 } Huff;
 
@@ -228,11 +244,7 @@ static void fill(void) {
   }
 }
 
-static inline void ensure_bits(void) {
-  if (bitcnt < 32) fill();
-}
-
-static inline u32 get_bits(int n) { /* n in 1..16, after ensure_bits */
+static inline u32 get_bits(int n) { /* n in 1..16; the caller has made sure bitcnt >= n */
   u32 v = (u32)(bitbuf >> (64 - n));
   bitbuf <<= n;
   bitcnt -= n;
@@ -257,28 +269,66 @@ static inline int receive_extend(int s) { /* s in 0..16 */
   return extend(get_bits(s), s);
 }
 
-static inline int huff_decode(const Huff *h) {
-  if (bitcnt < 16) fill();
-  u32 look = (u32)(bitbuf >> 55);
-  int len = h->look_len[look];
-  if (len) {
-    bitbuf <<= len;
-    bitcnt -= len;
-    return h->look_sym[look];
-  }
-  for (int l = 10; l <= 16; l++) {
-    i32 code = (i32)(bitbuf >> (64 - l));
-    if (code <= h->maxcode[l]) {
-      bitbuf <<= l;
-      bitcnt -= l;
-      return h->vals[(code + h->valoff[l]) & 255];
+static inline void drop_bits(int n) {
+  bitbuf <<= n;
+  bitcnt -= n;
+}
+
+/* A code longer than PEEK_BITS: try each length in turn (our form of T.81 F.2.2.3, Figure
+ * F.16). Reads at most 16 bits; a bit string that is no code of the table is corrupt data, and
+ * 16 bits are dropped so that the caller always makes progress. */
+static int huff_long(const Huff *h) {
+  for (int len = PEEK_BITS + 1; len <= 16; len++) {
+    u32 offset = (u32)(bitbuf >> (64 - len)) - h->first[len];
+    if (offset < h->count[len]) {
+      drop_bits(len);
+      return h->sym[(h->index[len] + offset) & 255];
     }
   }
-  /* no such code: corrupt data */
   corrupt = 1;
-  bitbuf <<= 16;
-  bitcnt -= 16;
+  drop_bits(16);
   return 0;
+}
+
+/* The next Huffman-coded symbol (T.81 F.2.2.3). */
+static inline int huff_symbol(const Huff *h) {
+  if (bitcnt < 16) fill();
+  u32 e = h->peek[bitbuf >> (64 - PEEK_BITS)];
+  if (e) {
+    drop_bits(PEEK_CODE_LEN(e));
+    return PEEK_SYMBOL(e);
+  }
+  return huff_long(h);
+}
+
+/* One AC step (T.81 F.2.2.2: the symbol RS = run << 4 | size, then `size` extra bits that
+ * EXTEND turns into the coefficient). Returns RS; *value is set when size > 0. */
+static inline int ac_symbol(const Huff *h, int *value) {
+  if (bitcnt < 32) fill(); /* a code (<= 16 bits) and its extra bits (<= 15) */
+  u32 e = h->peek[bitbuf >> (64 - PEEK_BITS)];
+  if (PEEK_FULL_LEN(e)) {
+    drop_bits(PEEK_FULL_LEN(e));
+    *value = PEEK_VALUE(e);
+    return PEEK_SYMBOL(e);
+  }
+  int rs;
+  if (e) {
+    drop_bits(PEEK_CODE_LEN(e));
+    rs = PEEK_SYMBOL(e);
+  } else {
+    rs = huff_long(h);
+  }
+  int size = rs & 15;
+  if (size) *value = extend(get_bits(size), size);
+  return rs;
+}
+
+/* A DC difference (T.81 F.2.2.1): the symbol is the size of the difference, EXTEND of that many
+ * following bits its value. Sizes above 16 are corrupt data (read as 0). */
+static inline int dc_diff(const Huff *h) {
+  int size = huff_symbol(h);
+  if (size > 16) { corrupt = 1; size = 0; }
+  return receive_extend(size);
 }
 
 static void reset_bits(void) {
@@ -337,42 +387,31 @@ static void process_restart(void) {
 /* ---------------------------------------------------------------- header parsing */
 static inline u32 be16(u32 p) { return ((u32)src[p] << 8) | src[p + 1]; }
 
-static int build_huff(Huff *h, const u8 *counts, const u8 *symbols, int total) {
+/* Builds the tables of one DHT entry; 0 if more codes are given than their lengths allow. */
+static int build_huff(Huff *h, const u8 *counts, const u8 *symbols, int total, int is_ac) {
   __builtin_memset(h, 0, sizeof(Huff));
-  for (int i = 0; i < total; i++) h->vals[i] = symbols[i];
-  u32 code = 0;
-  int k = 0;
-  for (int l = 1; l <= 16; l++) {
-    int n = counts[l - 1];
-    h->valoff[l] = k - (i32)code;
-    if (n) {
-      for (int i = 0; i < n; i++) {
-        if (l <= 9) {
-          u32 first = (code + (u32)i) << (9 - l), cnt = 1u << (9 - l);
-          for (u32 j = 0; j < cnt; j++) {
-            h->look_len[first + j] = (u8)l;
-            h->look_sym[first + j] = symbols[k + i];
-          }
+  for (int i = 0; i < total; i++) h->sym[i] = symbols[i];
+  u32 code = 0, at = 0; /* the next code to assign (C.2), and its symbol's position */
+  for (int len = 1; len <= 16; len++) {
+    u32 n = counts[len - 1];
+    if (code + n > (1u << len)) return 0; /* checked before any of these codes is stored */
+    h->first[len] = code;
+    h->count[len] = n;
+    h->index[len] = at;
+    for (u32 i = 0; len <= PEEK_BITS && i < n; i++) {
+      u32 symbol = h->sym[at + i], size = symbol & 15;
+      u32 spare = (u32)(PEEK_BITS - len), lo = (code + i) << spare;
+      for (u32 tail = 0; tail < (1u << spare); tail++) {
+        u32 e = symbol | (u32)len << 8;
+        if (is_ac && size && size <= spare) {
+          u32 extra = tail >> (spare - size);
+          e |= ((u32)len + size) << 12 | (u32)extend(extra, (int)size) << 16;
         }
+        h->peek[lo + tail] = e;
       }
-      code += (u32)n;
-      k += n;
-      if (code > (1u << l)) return 0; /* over-subscribed */
-      h->maxcode[l] = (i32)code - 1;
-    } else {
-      h->maxcode[l] = -1;
     }
-    code <<= 1;
-  }
-  h->maxcode[17] = 0x7FFFFFFF;
-  for (u32 look = 0; look < 512; look++) {
-    int l = h->look_len[look];
-    if (!l) continue;
-    int rs = h->look_sym[look], r = rs >> 4, sz = rs & 15;
-    if (sz == 0 || l + sz > 9) continue;
-    u32 bits = (look >> (9 - l - sz)) & ((1u << sz) - 1);
-    int v = bits < (1u << (sz - 1)) ? (int)bits - (1 << sz) + 1 : (int)bits;
-    h->fast_ac[look] = (i32)((u32)v << 16) | (r << 8) | (l + sz);
+    code = (code + n) << 1;
+    at += n;
   }
   h->defined = 1;
   return 1;
@@ -387,7 +426,7 @@ static int parse_dht(u32 p, u32 end) {
     int total = 0;
     for (int i = 0; i < 16; i++) total += counts[i];
     if (total > 256 || p + 17 + (u32)total > end) return 0;
-    if (!build_huff(tc ? &hac[th] : &hdc[th], counts, src + p + 17, total)) return 0;
+    if (!build_huff(tc ? &hac[th] : &hdc[th], counts, src + p + 17, total, tc)) return 0;
     p += 17 + (u32)total;
   }
   return 1;
@@ -1103,37 +1142,18 @@ static int decode_block_seq(Comp *c) {
     blk[0] = c->pred * q[0];
     return 1;
   }
-  ensure_bits();
-  int s = huff_decode(dc);
-  if (s > 16) { corrupt = 1; s = 0; }
-  int diff = receive_extend(s);
-  c->pred = (int)(i16)(c->pred + diff);
+  c->pred = (int)(i16)(c->pred + dc_diff(dc));
   blk[0] = c->pred * q[0];
   int only_dc = 1;
   for (int k = 1; k < 64; k++) {
-    ensure_bits();
-    int v;
-    i32 fa = ac->fast_ac[bitbuf >> 55];
-    if (fa) {
-      int l = fa & 255;
-      bitbuf <<= l;
-      bitcnt -= l;
-      k += (fa >> 8) & 15;
-      v = fa >> 16;
-      if (k > 63) { corrupt = 1; break; }
-    } else {
-      int rs = huff_decode(ac);
-      int r = rs >> 4;
-      s = rs & 15;
-      if (s == 0) {
-        if (r != 15) break;
-        k += 15;
-        continue;
-      }
-      k += r;
-      if (k > 63) { corrupt = 1; break; }
-      v = extend(get_bits(s), s);
+    int v = 0, rs = ac_symbol(ac, &v);
+    if ((rs & 15) == 0) {
+      if (rs != 0xF0) break; /* EOB */
+      k += 15;               /* ZRL: 16 zeros */
+      continue;
     }
+    k += rs >> 4;
+    if (k > 63) { corrupt = 1; break; }
     if (kc == 8) {
       int n = zz[k];
       blk[n] = v * q[n];
@@ -1200,65 +1220,31 @@ static int decode_streaming(void) {
 /* ---------------------------------------------------------------- buffered (progressive) */
 /* Every block has a 64-bit mask of its nonzero AC coefficients (bit = zigzag index): refinement
  * scans need it for the coefficients the chosen scale discards, and it lets them skip zeros. */
-static inline int nz_get(Comp *c, i16 *cb, u64 *nzp, int k) { return (int)((*nzp >> k) & 1); }
-
 static inline void coef_set(Comp *c, i16 *cb, u64 *nzp, int k, int v) {
   *nzp |= 1ull << k;
   int slot = c->zmap[k];
   if (slot != 255) cb[slot] = (i16)v;
 }
 
-static inline void coef_refine(Comp *c, i16 *cb, u64 *nzp, int k, int p1, int m1) {
-  /* the correction bit is read whether or not the coefficient is kept */
-  int bit = get_bit();
-  int slot = c->zmap[k];
-  if (slot == 255) return;
-  i16 *pc = &cb[slot];
-  if (bit && ((*pc) & p1) == 0) *pc = (i16)(*pc >= 0 ? *pc + p1 : *pc + m1);
-}
-
 static void block_seq_buffered(Comp *c, i16 *cb, u64 *nzp) {
   const Huff *dc = &hdc[c->td], *ac = &hac[c->ta];
-  ensure_bits();
-  int s = huff_decode(dc);
-  if (s > 16) { corrupt = 1; s = 0; }
-  int diff = receive_extend(s);
-  c->pred = (int)(i16)(c->pred + diff);
+  c->pred = (int)(i16)(c->pred + dc_diff(dc));
   cb[0] = (i16)c->pred;
   for (int k = 1; k < 64; k++) {
-    ensure_bits();
-    int v;
-    i32 fa = ac->fast_ac[bitbuf >> 55];
-    if (fa) {
-      int l = fa & 255;
-      bitbuf <<= l;
-      bitcnt -= l;
-      k += (fa >> 8) & 15;
-      v = fa >> 16;
-      if (k > 63) { corrupt = 1; break; }
-    } else {
-      int rs = huff_decode(ac);
-      int r = rs >> 4;
-      s = rs & 15;
-      if (s == 0) {
-        if (r != 15) break;
-        k += 15;
-        continue;
-      }
-      k += r;
-      if (k > 63) { corrupt = 1; break; }
-      v = extend(get_bits(s), s);
+    int v = 0, rs = ac_symbol(ac, &v);
+    if ((rs & 15) == 0) {
+      if (rs != 0xF0) break;
+      k += 15;
+      continue;
     }
+    k += rs >> 4;
+    if (k > 63) { corrupt = 1; break; }
     coef_set(c, cb, nzp, k, v);
   }
 }
 
 static void block_dc_first(Comp *c, i16 *cb, int al) {
-  ensure_bits();
-  int s = huff_decode(&hdc[c->td]);
-  if (s > 16) { corrupt = 1; s = 0; }
-  int diff = receive_extend(s);
-  c->pred = (int)(i16)(c->pred + diff);
+  c->pred = (int)(i16)(c->pred + dc_diff(&hdc[c->td]));
   cb[0] = (i16)(int)((u32)c->pred << al);
 }
 
@@ -1266,79 +1252,89 @@ static void block_dc_refine(i16 *cb, int al) {
   if (get_bit()) cb[0] = (i16)(cb[0] | (1 << al));
 }
 
+/* Progressive AC scans (T.81 G.1.2.2 first scans, G.1.2.3 refinement scans) cover the band
+ * Ss..Se of one component's blocks. The symbol EOBn (run n < 15, size 0) followed by n bits
+ * ends the current band and gives EOBRUN = 2^n + those bits bands in all that end here;
+ * `eobrun` holds how many of them, after the current one, are still to come. */
+
+/* Zigzag positions from..to as a mask (empty when from > to). */
+static inline u64 band_bits(int from, int to) {
+  if (from > to) return 0;
+  u64 upto = to >= 63 ? ~0ull : (1ull << (to + 1)) - 1;
+  return upto & (~0ull << from);
+}
+
+static inline int eob_run_length(int n) { /* G.1.2.2: 2^n - 1 + the next n bits */
+  return (1 << n) - 1 + (n ? (int)get_bits(n) : 0);
+}
+
 static void block_ac_first(Comp *c, i16 *cb, u64 *nzp, int ss, int se, int al) {
   if (eobrun > 0) { eobrun--; return; }
-  const Huff *ac = &hac[c->ta];
+  const Huff *h = &hac[c->ta];
   for (int k = ss; k <= se; k++) {
-    ensure_bits();
-    i32 fa = ac->fast_ac[bitbuf >> 55];
-    if (fa) {
-      int l = fa & 255;
-      bitbuf <<= l;
-      bitcnt -= l;
-      k += (fa >> 8) & 15;
-      if (k > se) { corrupt = 1; break; }
-      coef_set(c, cb, nzp, k, (int)((u32)(fa >> 16) << al));
-      continue;
+    int v = 0, rs = ac_symbol(h, &v), run = rs >> 4;
+    if ((rs & 15) == 0) {
+      if (run == 15) { k += 15; continue; } /* ZRL */
+      eobrun = eob_run_length(run);
+      break;
     }
-    int rs = huff_decode(ac);
-    int r = rs >> 4, s = rs & 15;
-    if (s == 0) {
-      if (r < 15) {
-        eobrun = (1 << r) - 1;
-        if (r) eobrun += (int)get_bits(r);
-        break;
-      }
-      k += 15;
-      continue;
-    }
-    k += r;
+    k += run;
     if (k > se) { corrupt = 1; break; }
-    int v = extend(get_bits(s), s);
-    coef_set(c, cb, nzp, k, (int)((u32)v << al));
+    coef_set(c, cb, nzp, k, (int)((u32)v << al)); /* the point transform: value * 2^Al */
   }
 }
 
+/* Correction bits (G.1.2.3) for the coefficients at the positions in `due` (all with a nonzero
+ * history), in zigzag order: each bit is the bit of weight 2^al of that coefficient's
+ * magnitude. A bit is read even for a coefficient the chosen scale does not keep. */
+static void add_corrections(Comp *c, i16 *cb, u64 due, int al) {
+  for (; due; due &= due - 1) {
+    int bit = get_bit();
+    int slot = c->zmap[__builtin_ctzll(due)];
+    if (bit && slot != 255) {
+      int v = cb[slot];
+      cb[slot] = (i16)(v >= 0 ? v | (1 << al) : -(-v | (1 << al)));
+    }
+  }
+}
+
+/* A refinement scan of one block's band (G.1.2.3). A coefficient with a nonzero history gets a
+ * correction bit; the run/size symbols count only coefficients with a zero history: a symbol
+ * with size 1 places a new coefficient of magnitude 2^al (its sign is the bit after the code,
+ * 1 = positive) at the (run+1)th such position, after the correction bits of the nonzero-
+ * history coefficients passed on the way; ZRL passes 16 such positions; EOBn ends the band,
+ * whose remaining nonzero-history coefficients still get their correction bits. */
 static void block_ac_refine(Comp *c, i16 *cb, u64 *nzp, int ss, int se, int al) {
-  int p1 = 1 << al, m1 = -p1;
-  int k = ss;
-  if (eobrun == 0) {
-    const Huff *ac = &hac[c->ta];
-    for (; k <= se; k++) {
-      ensure_bits();
-      int rs = huff_decode(ac);
-      int r = rs >> 4, s = rs & 15, val = 0;
-      if (s) {
-        if (s != 1) corrupt = 1;
-        val = get_bit() ? p1 : m1;
-      } else if (r != 15) {
-        eobrun = 1 << r;
-        if (r) eobrun += (int)get_bits(r);
-        break;
-      }
-      while (k <= se) {
-        if (nz_get(c, cb, nzp, k)) {
-          coef_refine(c, cb, nzp, k, p1, m1);
-        } else {
-          if (r == 0) break;
-          r--;
-        }
-        k++;
-      }
-      if (s && k <= se) coef_set(c, cb, nzp, k, val);
-      else if (s) corrupt = 1;
-    }
-  }
   if (eobrun > 0) {
-    if (k <= se) {
-      u64 m = *nzp & (se == 63 ? ~0ull : ((1ull << (se + 1)) - 1)) & ~((1ull << k) - 1);
-      while (m) {
-        coef_refine(c, cb, nzp, __builtin_ctzll(m), p1, m1);
-        m &= m - 1;
-      }
-    }
     eobrun--;
+    add_corrections(c, cb, *nzp & band_bits(ss, se), al);
+    return;
   }
+  const Huff *h = &hac[c->ta];
+  int k = ss; /* first position of the band not yet coded */
+  while (k <= se) {
+    if (bitcnt < 32) fill();
+    int rs = huff_symbol(h), run = rs >> 4, size = rs & 15;
+    if (size == 0 && run < 15) {
+      eobrun = eob_run_length(run);
+      break;
+    }
+    int fresh = 0;
+    if (size) {
+      if (size != 1) corrupt = 1;
+      fresh = get_bit() ? 1 << al : -(1 << al);
+    }
+    u64 zero_history = ~*nzp & band_bits(k, se);
+    for (int i = 0; i < run && zero_history; i++) zero_history &= zero_history - 1;
+    int at = zero_history ? __builtin_ctzll(zero_history) : se + 1;
+    add_corrections(c, cb, *nzp & band_bits(k, at - 1), al);
+    if (size) {
+      if (at <= se) coef_set(c, cb, nzp, at, fresh);
+      else corrupt = 1;
+    }
+    k = at + 1;
+  }
+  add_corrections(c, cb, *nzp & band_bits(k, se), al);
 }
 
 static int alloc_coefs(void) {
