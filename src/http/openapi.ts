@@ -436,7 +436,7 @@ export const docs = {
     v1("Images", {
       operationId: "patchImageMetadata",
       summary: "Change an image's metadata",
-      description: "JSON merge patch: a string sets a key, null removes it.",
+      description: "JSON merge patch: a string sets a key, null removes it. Keys match `[A-Za-z0-9_.:-]{1,64}`; `__proto__` is refused (400 invalid-metadata).",
       requestBody: jsonBody(body),
       responses: { 200: json("The image", ImageSchema), 400: BAD_REQUEST, 404: NOT_FOUND },
     }),

@@ -28,8 +28,9 @@ export function parseVariantSpec(value: unknown, config: TenantConfig | undefine
   }
   const spec: VariantSpec = {};
   for (const [name, params] of entries) {
-    if (!VARIANT_NAME.test(name)) {
-      throw new ProblemError(400, "invalid-parameter", `Expected a variant name matching ${VARIANT_NAME.source} but received ${JSON.stringify(name.slice(0, 64))}.`, {
+    // "__proto__" matches the pattern but cannot be an ordinary key of the spec object (it would be dropped).
+    if (!VARIANT_NAME.test(name) || name === "__proto__") {
+      throw new ProblemError(400, "invalid-parameter", `Expected a variant name matching ${VARIANT_NAME.source} (other than __proto__) but received ${JSON.stringify(name.slice(0, 64))}.`, {
         parameter: "variants",
       });
     }

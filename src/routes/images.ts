@@ -16,7 +16,7 @@ import { variantsOf, variantView } from "../processing/variants";
 import { tenantConfig } from "../tenants/config";
 import { ingestImage, type IngestDeps } from "../upload/ingest";
 import { applyPlanField, type ProcessingPlan } from "../upload/processing-plan";
-import { METADATA_KEY_PATTERN, parseMetadataJson, validateMetadata } from "../upload/metadata";
+import { isMetadataKey, METADATA_KEY_PATTERN, parseMetadataJson, validateMetadata, validateMetadataPatch } from "../upload/metadata";
 
 export const imageRoutes = new Hono<AppEnv>();
 
@@ -102,7 +102,8 @@ const patchBody = z.object({ metadata: z.record(z.string(), z.string().nullable(
 /** JSON merge patch of the metadata: a string sets a key, null removes it. */
 imageRoutes.patch("/images/:id", docs.patchImage(patchBody), async (c) => {
   const tenant = tenantOf(c.var.principal);
-  const body = await readJson(c, patchBody);
+  // The keys are checked on the parsed JSON itself: the schema would drop a "__proto__" key.
+  const body = await readJson(c, patchBody, { inspect: (raw) => inspectPatch(raw) });
   const row = await findImage(c.var.db, tenant.id, c.req.param("id"));
   if (!row) throw imageNotFound();
   const merged: Record<string, string> = { ...row.metadata };
@@ -115,6 +116,11 @@ imageRoutes.patch("/images/:id", docs.patchImage(patchBody), async (c) => {
   if (!updated) throw imageNotFound();
   return c.json(imageView(updated, origin(c)));
 });
+
+function inspectPatch(raw: unknown): void {
+  if (raw === null || typeof raw !== "object" || !Object.hasOwn(raw, "metadata")) return; // the schema says what is wrong
+  validateMetadataPatch((raw as { metadata: unknown }).metadata, "metadata");
+}
 
 /** Idempotent: deleting a missing image is a 204 too (and reveals nothing about other tenants). */
 imageRoutes.delete("/images/:id", docs.deleteImage, async (c) => {
@@ -193,7 +199,7 @@ function parseListQuery(params: URLSearchParams): ImageListQuery {
   for (const [name, value] of params) {
     if (name.startsWith("metadata.")) {
       const key = name.slice("metadata.".length);
-      if (!METADATA_KEY_PATTERN.test(key)) throw invalidParameter(name, `a metadata key matching ${METADATA_KEY_PATTERN.source}`, key);
+      if (!isMetadataKey(key)) throw invalidParameter(name, `a metadata key matching ${METADATA_KEY_PATTERN.source} (other than __proto__)`, key);
       metadata.push([key, value]);
     } else if (!LIST_PARAMS.has(name)) {
       throw new ProblemError(400, "unknown-parameter", `Unknown parameter ${name}: expected one of ${[...LIST_PARAMS].join(", ")} or metadata.<key>.`, {

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { thumbHashToRGBA } from "thumbhash";
-import { loadFixture } from "./fixtures";
-import { ADMIN_KEY, call, createTenant, expectProblem, upload, type UploadBody } from "./helpers";
+import { loadCorpus, loadFixture } from "./fixtures";
+import { ADMIN_KEY, call, createTenant, expectProblem, form, upload, type UploadBody } from "./helpers";
 
 let tenant: { tenantId: string; key: string; keyId: string };
 let other: { tenantId: string; key: string; keyId: string };
@@ -13,9 +13,9 @@ let logo: Uint8Array;
 beforeAll(async () => {
   tenant = await createTenant("acme");
   other = await createTenant("globex");
-  aero = await loadFixture("photo-small-aero1.jpg");
-  fruits = await loadFixture("photo-small-fruits.jpg");
-  logo = await loadFixture("png-alpha-watermark-debian.png");
+  aero = await loadCorpus("photo-small-aero1.jpg");
+  fruits = await loadCorpus("photo-small-fruits.jpg");
+  logo = await loadCorpus("png-alpha-watermark-debian.png");
 });
 
 async function r2Keys(prefix: string): Promise<string[]> {
@@ -183,7 +183,7 @@ describe("upload and serve", () => {
       method: "PUT",
       key: tenant.key,
       headers: { "content-type": "image/jpeg", "x-metadata": JSON.stringify({ source: "cli" }) },
-      body: await loadFixture("orientation-landscape-6.jpg"),
+      body: await loadCorpus("orientation-landscape-6.jpg"),
     });
     expect(response.status).toBe(201);
     const body = await response.json<UploadBody>();
@@ -197,7 +197,7 @@ describe("upload and serve", () => {
   });
 
   it("answers 404 for unknown ids and another tenant's images, on every route", async () => {
-    const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadFixture("pngsuite-s01n3p01.png"), filename: "dot.png" }]);
+    const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadCorpus("pngsuite-s01n3p01.png"), filename: "dot.png" }]);
     const id = body.images[0]!.id;
     await expectProblem(await call(`/v1/images/${id}`, { key: other.key }), 404, "not-found");
     const patch = await call(`/v1/images/${id}`, {
@@ -219,9 +219,9 @@ describe("bulk upload", () => {
   it("stores the good files and reports each bad one, leaving nothing behind for them", async () => {
     const hostile = ["hostile-svg-script.svg", "hostile-png-bomb-50000x50000.png", "hostile-empty.jpg", "hostile-text-renamed.jpg"];
     const entries = [
-      { name: "file", bytes: await loadFixture("pngsuite-basn3p08.png"), filename: "good-1.png" },
-      ...(await Promise.all(hostile.map(async (name) => ({ name: "file", bytes: await loadFixture(name), filename: name })))),
-      { name: "file", bytes: await loadFixture("pngsuite-basn2c16.png"), filename: "good-2.png" },
+      { name: "file", bytes: await loadCorpus("pngsuite-basn3p08.png"), filename: "good-1.png" },
+      ...(await Promise.all(hostile.map(async (name) => ({ name: "file", bytes: await loadCorpus(name), filename: name })))),
+      { name: "file", bytes: await loadCorpus("pngsuite-basn2c16.png"), filename: "good-2.png" },
     ];
     const before = await countImages(tenant.tenantId);
     const { response, body } = await upload(tenant.key, entries);
@@ -260,11 +260,11 @@ describe("bulk upload", () => {
 
   it("applies shared metadata to every file and per-file metadata to the next file", async () => {
     const { response, body } = await upload(tenant.key, [
-      { name: "file", bytes: await loadFixture("pngsuite-basn0g01.png"), filename: "m0.png" },
+      { name: "file", bytes: await loadCorpus("pngsuite-basn0g01.png"), filename: "m0.png" },
       { name: "metadata", value: JSON.stringify({ album: "trip", camera: "x" }) },
       { name: "file_metadata", value: JSON.stringify({ camera: "y", people: "ann" }) },
-      { name: "file", bytes: await loadFixture("pngsuite-basn0g16.png"), filename: "m1.png" },
-      { name: "file", bytes: await loadFixture("pngsuite-basi0g01.png"), filename: "m2.png" },
+      { name: "file", bytes: await loadCorpus("pngsuite-basn0g16.png"), filename: "m1.png" },
+      { name: "file", bytes: await loadCorpus("pngsuite-basi0g01.png"), filename: "m2.png" },
     ]);
     expect(response.status).toBe(201);
     expect(body.images.map((image) => image.metadata)).toEqual([
@@ -286,7 +286,7 @@ describe("listing and management", () => {
       await call(`/v1/images?filename=${name}.png&metadata=${encodeURIComponent(metadata)}`, {
         method: "PUT",
         key: fresh.key,
-        body: await loadFixture(`pngsuite-${name}.png`),
+        body: await loadCorpus(`pngsuite-${name}.png`),
       });
     }
     const seen: string[] = [];
@@ -311,7 +311,7 @@ describe("listing and management", () => {
     expect(future.images).toHaveLength(0);
 
     // sha256: "does the tenant have these bytes?" (the CLI's resume check); exact match, hex in any case.
-    const bytes = await loadFixture("pngsuite-basn0g04.png");
+    const bytes = await loadCorpus("pngsuite-basn0g04.png");
     const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
     const byHash = await (await call(`/v1/images?sha256=${digest.toUpperCase()}`, { key: fresh.key })).json<{ images: Array<{ filename: string; sha256: string }> }>();
     expect(byHash.images.map((image) => [image.filename, image.sha256])).toEqual([["basn0g04.png", digest]]);
@@ -327,7 +327,7 @@ describe("listing and management", () => {
   it("patches metadata as a JSON merge patch", async () => {
     const { body } = await upload(tenant.key, [
       { name: "metadata", value: JSON.stringify({ keep: "1", drop: "2" }) },
-      { name: "file", bytes: await loadFixture("pngsuite-basn3p01.png"), filename: "patch.png" },
+      { name: "file", bytes: await loadCorpus("pngsuite-basn3p01.png"), filename: "patch.png" },
     ]);
     const id = body.images[0]!.id;
     const patched = await call(`/v1/images/${id}`, {
@@ -349,8 +349,68 @@ describe("listing and management", () => {
     await expectProblem(invalid, 400);
   });
 
+  it("refuses the metadata key __proto__ wherever metadata enters, never dropping it silently", async () => {
+    const tenant = await createTenant("proto"); // its own images: no duplicate of another test's upload
+    const { body } = await upload(tenant.key, [
+      { name: "metadata", value: JSON.stringify({ keep: "1" }) },
+      { name: "file", bytes: await loadFixture("gen-1x1.png"), filename: "proto.png" },
+    ]);
+    const id = body.images[0]!.id;
+    // Raw JSON text: a "__proto__" key in a JS object literal would set the prototype instead.
+    const namesIt = async (response: Response, type: string): Promise<void> => {
+      const problem = await expectProblem(response, 400, type);
+      expect(`${String(problem["detail"])} ${String(problem["parameter"])}`).toContain("__proto__");
+    };
+    const patch = (json: string) => call(`/v1/images/${id}`, { method: "PATCH", key: tenant.key, headers: { "content-type": "application/json" }, body: json });
+    await namesIt(await patch('{"metadata":{"__proto__":{"polluted":"yes"}}}'), "invalid-metadata");
+    await namesIt(await patch('{"metadata":{"__proto__":"x","a":"b"}}'), "invalid-metadata");
+    await namesIt(await patch('{"metadata":{"a":"b","__proto__":null}}'), "invalid-metadata");
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+    // Nothing was half-applied.
+    expect((await (await call(`/v1/images/${id}`, { key: tenant.key })).json<{ metadata: unknown }>()).metadata).toEqual({ keep: "1" });
+
+    const before = await r2Keys(`${tenant.tenantId}/`);
+    const photo = await loadFixture("gen-icc.png");
+    for (const field of ["metadata", "file_metadata"]) {
+      const response = await call("/v1/images", {
+        method: "POST",
+        key: tenant.key,
+        body: form([
+          { name: field, value: '{"__proto__":"x","a":"b"}' },
+          { name: "file", bytes: photo, filename: "proto2.png" },
+        ]),
+      });
+      await namesIt(response, "invalid-metadata");
+    }
+    const header = await call("/v1/images", { method: "PUT", key: tenant.key, headers: { "x-metadata": '{"__proto__":{"polluted":"yes"}}' }, body: photo });
+    await namesIt(header, "invalid-metadata");
+    const query = await call(`/v1/images?metadata=${encodeURIComponent('{"a":"b","__proto__":"x"}')}`, { method: "PUT", key: tenant.key, body: photo });
+    await namesIt(query, "invalid-metadata");
+    expect(await r2Keys(`${tenant.tenantId}/`)).toEqual(before);
+
+    // Other ways in: the list filter, and variant names (upload field and job body).
+    await expectProblem(await call("/v1/images?metadata.__proto__=x", { key: tenant.key }), 400, "invalid-parameter");
+    const variantField = await call("/v1/images", {
+      method: "POST",
+      key: tenant.key,
+      body: form([
+        { name: "variants", value: '{"__proto__":"w=10"}' },
+        { name: "file", bytes: photo, filename: "proto3.png" },
+      ]),
+    });
+    await namesIt(variantField, "invalid-parameter");
+    const job = await call("/v1/jobs", {
+      method: "POST",
+      key: tenant.key,
+      headers: { "content-type": "application/json" },
+      body: `{"imageIds":["${id}"],"variants":{"__proto__":"w=10","ok":"w=20"}}`,
+    });
+    await namesIt(job, "invalid-parameter");
+    expect(await r2Keys(`${tenant.tenantId}/`)).toEqual(before);
+  });
+
   it("deletes the row, the objects and the cached original; deleting again is fine", async () => {
-    const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadFixture("pngsuite-basn3p02.png"), filename: "gone.png" }]);
+    const { body } = await upload(tenant.key, [{ name: "file", bytes: await loadCorpus("pngsuite-basn3p02.png"), filename: "gone.png" }]);
     const id = body.images[0]!.id;
     expect((await call(`/i/${id}`)).status).toBe(200); // now in the edge cache
     expect((await call(`/v1/images/${id}`, { method: "DELETE", key: tenant.key })).status).toBe(204);
