@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Limiter } from "../../src/abuse/rate-limit";
 import { app } from "../../src/app";
-import { loadFixture } from "./fixtures";
+import { loadCorpus, loadFixture, loadImage } from "./fixtures";
 import { ADMIN_KEY, call, createTenant, expectProblem, form, ORIGIN, upload, type UploadBody } from "./helpers";
 
 /** A fixed-window limiter that allows `allowed` calls per key, counting every call. */
@@ -33,7 +33,7 @@ async function callWith(overrides: Partial<Env> | Record<string, unknown>, path:
 }
 
 async function uploadOne(key: string, fixture = "photo-small-aero1.jpg"): Promise<string> {
-  const { response, body } = await upload(key, [{ name: "file", bytes: await loadFixture(fixture), filename: fixture }]);
+  const { response, body } = await upload(key, [{ name: "file", bytes: await loadCorpus(fixture), filename: fixture }]);
   expect(response.status).toBe(201);
   const id = body.images[0]?.id;
   if (!id) throw new Error("no image id");
@@ -76,18 +76,18 @@ describe("rate limits", () => {
     const other = await createTenant("upload-rate-other");
     const limiter = countingLimiter(1);
     const overrides = { UPLOAD_REQUEST_LIMITER: limiter };
-    const bytes = await loadFixture("photo-small-aero1.jpg");
+    const bytes = await loadCorpus("photo-small-aero1.jpg");
 
     const first = await callWith(overrides, "/v1/images", { method: "POST", key, body: form([{ name: "file", bytes, filename: "a.jpg" }]) });
     expect(first.status).toBe(201);
     const second = await callWith(overrides, "/v1/images", {
       method: "POST",
       key,
-      body: form([{ name: "file", bytes: await loadFixture("photo-small-fruits.jpg"), filename: "b.jpg" }]),
+      body: form([{ name: "file", bytes: await loadCorpus("photo-small-fruits.jpg"), filename: "b.jpg" }]),
     });
     expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     await expectProblem(second, 429, "rate-limited");
-    const put = await callWith(overrides, "/v1/images", { method: "PUT", key, body: await loadFixture("photo-small-fruits.jpg") });
+    const put = await callWith(overrides, "/v1/images", { method: "PUT", key, body: await loadCorpus("photo-small-fruits.jpg") });
     await expectProblem(put, 429, "rate-limited");
     // Another tenant has its own window.
     expect((await callWith(overrides, "/v1/images", { method: "PUT", key: other.key, body: bytes })).status).toBe(201);
@@ -100,7 +100,7 @@ describe("rate limits", () => {
     const { key } = await createTenant("file-rate");
     const overrides = { UPLOAD_FILE_LIMITER: countingLimiter(2) };
     const names = ["photo-small-aero1.jpg", "photo-small-fruits.jpg", "gen-1x1.png"];
-    const entries = await Promise.all(names.map(async (name) => ({ name: "file", bytes: await loadFixture(name), filename: name })));
+    const entries = await Promise.all(names.map(async (name) => ({ name: "file", bytes: await loadImage(name), filename: name })));
     const response = await callWith(overrides, "/v1/images", { method: "POST", key, body: form(entries) });
     expect(response.status).toBe(207);
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
@@ -191,7 +191,7 @@ describe("request size limits", () => {
     const headers = { "x-padding-1": "x".repeat(9000), "x-padding-2": "y".repeat(9000) };
     await expectProblem(await call("/v1/images", { key: ADMIN_KEY, headers }), 431, "headers-too-large");
     const { key } = await createTenant("big-headers");
-    const response = await call("/v1/images", { method: "PUT", key, headers, body: await loadFixture("photo-small-aero1.jpg") });
+    const response = await call("/v1/images", { method: "PUT", key, headers, body: await loadCorpus("photo-small-aero1.jpg") });
     await expectProblem(response, 431, "headers-too-large");
   });
 
@@ -206,7 +206,7 @@ describe("request size limits", () => {
     await expectProblem(json, 413, "payload-too-large");
     const metadata = await upload(key, [
       { name: "metadata", value: JSON.stringify({ k: "v".repeat(9000) }) },
-      { name: "file", bytes: await loadFixture("photo-small-aero1.jpg"), filename: "a.jpg" },
+      { name: "file", bytes: await loadCorpus("photo-small-aero1.jpg"), filename: "a.jpg" },
     ]);
     expect(metadata.response.status).toBe(413);
     expect(metadata.response.headers.get("content-type")).toBe("application/problem+json");
@@ -235,8 +235,8 @@ describe("served content", () => {
 
   it("serves only raster image types; SVG, HTML and polyglots are refused at upload", async () => {
     const { key } = await createTenant("raster-only");
-    const svg = await loadFixture("hostile-svg-script.svg");
-    const html = await loadFixture("hostile-html-disguised.png");
+    const svg = await loadCorpus("hostile-svg-script.svg");
+    const html = await loadCorpus("hostile-html-disguised.png");
     const htmlWithPngName = new TextEncoder().encode("<!doctype html><script>alert(1)</script>");
     const svgAfterJpegMagic = new Uint8Array([0xff, 0xd8, 0xff, ...new TextEncoder().encode("<svg onload=alert(1)>")]);
     for (const bytes of [svg, html, htmlWithPngName, svgAfterJpegMagic]) {
@@ -246,7 +246,7 @@ describe("served content", () => {
     }
     const raster = /^image\/(jpeg|png|gif|webp|avif)$/;
     for (const fixture of ["photo-small-aero1.jpg", "gen-1x1.png", "gen-1x1.gif", "gen-1x1.webp", "gen-1x1.avif", "mismatch-jpeg-named.png"]) {
-      const response = await call("/v1/images", { method: "PUT", key, headers: { "content-type": "image/svg+xml" }, body: await loadFixture(fixture) });
+      const response = await call("/v1/images", { method: "PUT", key, headers: { "content-type": "image/svg+xml" }, body: await loadImage(fixture) });
       expect(response.status).toBe(201);
       const { id } = await response.json<{ id?: string; images?: Array<{ id: string }> }>().then((b) => ({ id: b.id ?? b.images?.[0]?.id }));
       for (const path of [`/i/${id}`, `/i/${id}?w=10`, `/i/${id}?w=10&fmt=png`, `/i/${id}?w=10&fmt=auto`]) {
@@ -268,7 +268,7 @@ describe("user text is only ever served inside JSON", () => {
       method: "PUT",
       key,
       headers: { "x-metadata": JSON.stringify({ caption: payload }) },
-      body: await loadFixture("photo-small-aero1.jpg"),
+      body: await loadCorpus("photo-small-aero1.jpg"),
     });
     expect(response.status).toBe(201);
     expect(response.headers.get("content-type")).toMatch(/^application\/json/);

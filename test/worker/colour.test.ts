@@ -38,7 +38,7 @@ import {
   type ToneCurve,
 } from "../../src/images/icc";
 import { type PipelineContext, runPipeline, STEPS, type StepName } from "../../src/pipeline";
-import { loadFixture } from "./fixtures";
+import { loadCorpus, loadCorpusHead, loadFixture, loadImage } from "./fixtures";
 import { options } from "./image-helpers";
 
 const CTX: PipelineContext = { limits: { maxSide: 8192, maxPixels: 50_000_000 } };
@@ -200,10 +200,10 @@ async function pipelinePixels(bytes: Uint8Array, format: ImageFormat, query: Par
 
 /** The profiles used below, from the fixtures. */
 async function profiles(): Promise<{ adobeRgb: Uint8Array; p3: Uint8Array; srgbV4: Uint8Array; srgbLcmsV2: Uint8Array }> {
-  const adobeRgb = await extractIccProfile(await loadFixture("jpeg-icc-adobergb.jpg"), "jpeg");
+  const adobeRgb = await extractIccProfile(await loadCorpus("jpeg-icc-adobergb.jpg"), "jpeg");
   const p3 = await extractIccProfile(await loadFixture("gen-icc.png"), "png");
   const srgbV4 = await extractIccProfile(await loadFixture("gen-orientation-6.png"), "png");
-  const srgbLcmsV2 = await extractIccProfile(await loadFixture("head-jpeg-gps-real-colorfulcups.jpg"), "jpeg");
+  const srgbLcmsV2 = await extractIccProfile(await loadCorpusHead("jpeg-gps-real-colorfulcups.jpg", 65536), "jpeg");
   if (!adobeRgb || !p3 || !srgbV4 || !srgbLcmsV2) throw new Error("a fixture lost its profile");
   return { adobeRgb, p3, srgbV4, srgbLcmsV2 };
 }
@@ -217,18 +217,18 @@ function parsed(bytes: Uint8Array): IccProfile {
 // ---------------------------------------------------------------------------------------------
 
 
-/** The public-domain "Chemical proof" CMYK profile (A2B0 only), a test fixture (see test/fixtures/LICENSES.tsv). */
+/** libvips' "Chemical proof" CMYK profile (A2B0 only), taken from a CMYK JPEG sharp writes (test/node/corpus.ts). */
 let chemicalProof: Uint8Array;
 beforeAll(async () => {
-  chemicalProof = await loadFixture("cmyk-chemical-proof-a2b0.icc");
+  chemicalProof = await loadCorpus("cmyk-chemical-proof-a2b0.icc");
 });
 
 describe("extracting the embedded ICC profile", () => {
   it("JPEG: the APP2 profile of the Adobe RGB photo (also from its 4 KiB head)", async () => {
-    const icc = await extractIccProfile(await loadFixture("jpeg-icc-adobergb.jpg"), "jpeg");
+    const icc = await extractIccProfile(await loadCorpus("jpeg-icc-adobergb.jpg"), "jpeg");
     expect(icc?.length).toBe(580);
     expect(parseIccProfile(icc!)?.description).toBe("Compatible with Adobe RGB (1998)");
-    expect(await extractIccProfile(await loadFixture("head-jpeg-icc-adobergb.jpg"), "jpeg")).toEqual(icc);
+    expect(await extractIccProfile(await loadCorpusHead("jpeg-icc-adobergb.jpg", 4096), "jpeg")).toEqual(icc);
   });
 
   it("JPEG: a profile split over several APP2 segments is joined in sequence order", async () => {
@@ -307,7 +307,7 @@ describe("extracting the embedded ICC profile", () => {
   it("AVIF: colr rICC/prof of the primary item; nclx read as code points", async () => {
     const { p3 } = await profiles();
     expect(await extractIccProfile(await loadFixture("gen-icc.avif"), "avif")).toEqual(p3);
-    const kite = await loadFixture("avif-photo-kite.avif");
+    const kite = await loadCorpus("avif-photo-kite.avif");
     expect(await extractIccProfile(kite, "avif")).toBeUndefined();
     expect(avifColour(kite)).toEqual({ nclx: { primaries: 1, transfer: 13, matrix: 6, fullRange: true } });
     expect(await sourceColourTransform(kite, "avif")).toBeUndefined(); // BT.709 primaries + sRGB transfer = sRGB
@@ -325,7 +325,7 @@ describe("extracting the embedded ICC profile", () => {
       ["jpeg-cmyk.jpg", "jpeg"],
     ];
     for (const [name, format] of files) {
-      const bytes = await loadFixture(name);
+      const bytes = await loadImage(name);
       expect(await extractIccProfile(bytes, format), name).toBeUndefined();
       expect(await sourceColourTransform(bytes, format), name).toBeUndefined();
     }
@@ -333,13 +333,13 @@ describe("extracting the embedded ICC profile", () => {
 
   it("never throws on truncated or corrupted files", async () => {
     const files: Array<[string, ImageFormat]> = [
-      ["head-jpeg-icc-adobergb.jpg", "jpeg"],
+      ["jpeg-icc-adobergb.jpg", "jpeg"],
       ["gen-icc.png", "png"],
       ["gen-icc.webp", "webp"],
       ["gen-icc.avif", "avif"],
     ];
     for (const [name, format] of files) {
-      const original = await loadFixture(name);
+      const original = (await loadImage(name)).slice(0, 4096);
       const length = Math.min(original.length, 1200);
       // Every truncation within the headers.
       for (let n = 0; n <= length; n += format === "jpeg" ? 7 : 1) {
@@ -500,7 +500,7 @@ describe("transforms to sRGB", () => {
     expect(nclxTransform({ primaries: 2, transfer: 2, matrix: 2, fullRange: false })).toBeUndefined();
 
     // The kite photo relabelled as Display P3: the pipeline converts it like the P3 profile.
-    const kite = await loadFixture("avif-photo-kite.avif");
+    const kite = await loadCorpus("avif-photo-kite.avif");
     const at = findAscii(kite, "colrnclx") + 8;
     expect(at).toBeGreaterThan(8);
     const relabelled = kite.slice();
@@ -563,7 +563,7 @@ describe("the colour step in the pipeline", () => {
   });
 
   it("the Adobe RGB photo at 400 px matches sharp's colour-managed resize, not the profile-ignoring one", async () => {
-    const out = await pipelinePixels(await loadFixture("jpeg-icc-adobergb.jpg"), "jpeg", { width: 400 });
+    const out = await pipelinePixels(await loadCorpus("jpeg-icc-adobergb.jpg"), "jpeg", { width: 400 });
     expect([out.width, out.height]).toEqual([400, 250]);
     // Region means of sharp(file).resize(400) with the profile applied (lcms2) and ignored.
     const regions: Array<[x: number, y: number, w: number, h: number, managed: Rgb, ignored: Rgb]> = [
@@ -588,7 +588,7 @@ describe("the colour step in the pipeline", () => {
   });
 
   it("full size: the pipeline's pixels are the same file's without the profile, converted", async () => {
-    const bytes = await loadFixture("jpeg-icc-adobergb.jpg");
+    const bytes = await loadCorpus("jpeg-icc-adobergb.jpg");
     const transform = await sourceColourTransform(bytes, "jpeg");
     expect(transform?.kind).toBe("matrix");
     // The same file with its APP2 segment turned into an APP3 one (ignored by every reader).
@@ -693,7 +693,7 @@ describe("CMYK through a CMYK ICC profile", () => {
   });
 
   it("the native decoder's raw CMYK output holds the ink amounts (Adobe inversion undone)", async () => {
-    const bytes = await loadFixture("jpeg-cmyk.jpg");
+    const bytes = await loadCorpus("jpeg-cmyk.jpg");
     const image = decodeNativeJpeg(bytes, 0, { rawCmyk: true });
     try {
       const at = (x: number, y: number): number[] => [...image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 4)];
@@ -706,7 +706,7 @@ describe("CMYK through a CMYK ICC profile", () => {
   });
 
   it("a CMYK JPEG with an embedded CMYK profile is converted through it; an untagged one keeps the standard formula", async () => {
-    const untagged = await loadFixture("jpeg-cmyk.jpg");
+    const untagged = await loadCorpus("jpeg-cmyk.jpg");
     expect(await jpegCmykTransform(untagged)).toBeUndefined();
     const bytes = withIccSegment(untagged, chemicalProof);
     expect(await jpegCmykTransform(bytes)).toBe(cmykTransformForProfile(chemicalProof));

@@ -9,7 +9,7 @@ import { sweepOrphans } from "../../src/storage/sweeper";
 import { countTransform, flushUsage, pendingUsage } from "../../src/usage/counters";
 import { ingestMultipart } from "../../src/upload/bulk";
 import { failingQueue, faultyBucket, faultyD1 } from "./faults";
-import { loadFixture } from "./fixtures";
+import { loadCorpus } from "./fixtures";
 import { call, createTenant, form } from "./helpers";
 
 let tenant: { tenantId: string; key: string };
@@ -19,7 +19,7 @@ beforeAll(async () => {
   tenant = await createTenant("faults");
   files = await Promise.all(
     ["pngsuite-basn0g01.png", "pngsuite-basn0g02.png", "pngsuite-basn0g04.png", "pngsuite-basn0g08.png", "pngsuite-basn2c08.png", "pngsuite-basn3p08.png"].map(
-      (name) => loadFixture(name),
+      (name) => loadCorpus(name),
     ),
   );
 });
@@ -110,7 +110,7 @@ describe("fault injection", () => {
     const upload = await call("/v1/images", {
       method: "POST",
       key: tenant.key,
-      body: form([{ name: "file", bytes: await loadFixture("photo-small-aero1.jpg"), filename: "v.jpg" }]),
+      body: form([{ name: "file", bytes: await loadCorpus("photo-small-aero1.jpg"), filename: "v.jpg" }]),
     });
     const imageId = (await upload.json<{ images: Array<{ id: string }> }>()).images[0]!.id;
     const created = await call("/v1/jobs", {

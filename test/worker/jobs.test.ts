@@ -7,7 +7,7 @@ import { requeueStaleItems, STALE_AFTER_MS } from "../../src/jobs/requeue";
 import { createJob } from "../../src/jobs/store";
 import { probeImage } from "../../src/images/probe";
 import { deliverWebhook, SIGNATURE_HEADER, signWebhook } from "../../src/jobs/webhook";
-import { loadFixture } from "./fixtures";
+import { loadCorpus } from "./fixtures";
 import { call, createTenant, expectProblem, form } from "./helpers";
 
 interface JobJson {
@@ -36,7 +36,7 @@ let photos: Uint8Array[];
 
 beforeAll(async () => {
   tenant = await createTenant("jobs");
-  photos = await Promise.all(["photo-small-aero1.jpg", "photo-small-fruits.jpg", "pngsuite-basn2c08.png"].map((name) => loadFixture(name)));
+  photos = await Promise.all(["photo-small-aero1.jpg", "photo-small-fruits.jpg", "pngsuite-basn2c08.png"].map((name) => loadCorpus(name)));
 });
 
 const VARIANTS = { thumb: "w=100&h=100&fit=cover&fmt=webp", small: "w=200" };

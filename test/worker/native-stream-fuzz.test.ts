@@ -12,7 +12,7 @@ import { ProblemError } from "../../src/errors";
 import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { ImageFormat } from "../../src/images/format";
 import type { Fit } from "../../src/transform/options";
-import { loadFixture } from "./fixtures";
+import { loadImage } from "./fixtures";
 import { options } from "./image-helpers";
 import { mulberry32 } from "../mulberry32";
 
@@ -57,7 +57,7 @@ function pngSize(png: Uint8Array): [number, number] {
 }
 
 async function fuzz(name: string, format: ImageFormat, headerEnd: (bytes: Uint8Array) => number, seed: number, rounds: number): Promise<string> {
-  const original = await loadFixture(name);
+  const original = await loadImage(name);
   const rand = mulberry32(seed); // seeded: a failure can be replayed
   const outcomes = new Map<string, number>();
   for (let i = 0; i < rounds; i++) {
