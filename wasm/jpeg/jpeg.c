@@ -171,7 +171,7 @@ typedef struct {
   u64 *nz;             /* buffered mode with kc < 8: nonzero mask per block (zigzag order) */
   int ncoef;
   u8 *up;              /* one upsampled output row */
-  i16 *tbuf;           /* fancy upsampling work row (cw + 32 entries) */
+  i16 *tbuf;           /* interpolation work row (cw + 32 entries) */
   const u8 *zmap;      /* zigzag index -> stored slot (255 = not stored) */
 } Comp;
 
@@ -361,11 +361,7 @@ static void process_restart(void) {
   /* find the next marker from where the reader stopped */
   u32 p = pos;
   if (!marker_hit) {
-    corrupt = corrupt || 0;
-    while (p + 1 < src_len && !(src[p] == 0xFF && src[p + 1] != 0 && src[p + 1] != 0xFF)) {
-      if (src[p] == 0xFF && src[p + 1] == 0xFF) { p++; continue; }
-      p++;
-    }
+    while (p + 1 < src_len && !(src[p] == 0xFF && src[p + 1] != 0 && src[p + 1] != 0xFF)) p++;
   } else {
     while (p + 1 < src_len && src[p] == 0xFF && src[p + 1] == 0xFF) p++;
   }
@@ -568,11 +564,7 @@ static int read_markers(void) {
     u32 seglen = be16(pos);
     if (seglen < 2) return ER_BAD_HEADER;
     u32 p = pos + 2, end = pos + seglen;
-    if (end > src_len) {
-      /* a truncated segment: fatal for tables and frame, ignorable for APPn/COM */
-      if (m == 0xC4 || m == 0xDB || m == 0xDA || m == 0xDD || (m >= 0xC0 && m <= 0xCF)) return ER_TRUNCATED;
-      return ER_TRUNCATED;
-    }
+    if (end > src_len) return ER_TRUNCATED; /* a segment cut off, whatever its kind */
     switch (m) {
       case 0xC0: case 0xC1: case 0xC2:
         if (!parse_sof(p, end, m)) return ER_BAD_HEADER;
@@ -640,26 +632,17 @@ static int read_markers(void) {
 }
 
 /* ---------------------------------------------------------------- header API */
-static int hdr_status;
-
 EXPORT(jpeg_header) int jpeg_header(const u8 *data, u32 len) {
   reset_state(data, len);
-  if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return hdr_status = ER_NOT_JPEG;
+  if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return ER_NOT_JPEG;
   pos = 2;
-  int r;
-  for (;;) {
-    r = read_markers();
-    if (r != 1) break;
-    if (frame_seen) break;
-    /* a SOS before the frame header */
-    r = ER_BAD_HEADER;
-    break;
-  }
-  if (!frame_seen) { if (!unsupported) unsupported = UR_NO_FRAME; return hdr_status = (r < 0 ? r : ER_TRUNCATED); }
+  int r = read_markers();
+  if (r == 1 && !frame_seen) r = ER_BAD_HEADER; /* a SOS before the frame header */
+  if (!frame_seen) { if (!unsupported) unsupported = UR_NO_FRAME; return (r < 0 ? r : ER_TRUNCATED); }
   decide_color();
-  if (r == 1) return hdr_status = ST_OK;
+  if (r == 1) return ST_OK;
   /* frame known, no scan: probe succeeds, decode will fail */
-  return hdr_status = (r < 0 && r != ER_TRUNCATED) ? r : ST_OK;
+  return (r < 0 && r != ER_TRUNCATED) ? r : ST_OK;
 }
 EXPORT(jpeg_width) int jpeg_width(void) { return width; }
 EXPORT(jpeg_height) int jpeg_height(void) { return height; }
@@ -900,93 +883,63 @@ static const u8 *comp_row(Comp *c, int iy) {
   return c->rowbuf[g % 3] + (size_t)(iy - g * c->grows) * (size_t)c->stride;
 }
 
+/* Doubling a chroma row by linear interpolation between sample centres. With centred siting
+ * (JFIF), sample i of a half-resolution row covers output samples 2i and 2i+1, whose centres
+ * lie a quarter of a sample before and after its own: output 2i = (3 s[i] + s[i-1]) / 4,
+ * output 2i+1 = (3 s[i] + s[i+1]) / 4, the edge sample standing in for its missing neighbour.
+ * w[0..cw-1] holds the row already multiplied by `scale` (1, or 4 after a vertical pass with
+ * the same 3:1 weights); w[-1] and w[cw] are written here. Exact halves round up for even
+ * outputs and down for odd ones (even_bias, odd_bias), so neither direction is favoured; this
+ * is also how the decoders our tests compare with round. Eight outputs per step: up[] and w[]
+ * have room past 2 cw and cw for the last step. */
+static void double_row(i16 *w, int cw, u8 *up, int even_bias, int odd_bias, int shift) {
+  w[-1] = w[0];
+  w[cw] = w[cw - 1];
+  const v128_t be = wasm_i16x8_splat((i16)even_bias), bo = wasm_i16x8_splat((i16)odd_bias);
+  for (int i = 0; i < cw; i += 8) {
+    v128_t mid = wasm_v128_load(w + i), left = wasm_v128_load(w + i - 1), right = wasm_v128_load(w + i + 1);
+    v128_t mid3 = wasm_i16x8_add(wasm_i16x8_shl(mid, 1), mid);
+    v128_t even = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(mid3, left), be), shift);
+    v128_t odd = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(mid3, right), bo), shift);
+    v128_t first8 = wasm_i16x8_shuffle(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
+    v128_t next8 = wasm_i16x8_shuffle(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
+    wasm_v128_store(up + 2 * i, wasm_u8x16_narrow_i16x8(first8, next8));
+  }
+}
+
+/* Output row y of component c at the output resolution: the component's own row when it needs
+ * no upsampling; linear interpolation for a factor of 2 across and/or down (not at 1/8 scale,
+ * where each sample is the mean of a whole block); sample replication otherwise. */
 static const u8 *upsample_row(Comp *c, int y) {
   int rh = c->rh, rv = c->rv, cw = c->cw;
-  int fancy = kout > 1;
   u8 *up = c->up;
   if (rh == 1 && rv == 1) return comp_row(c, y);
-  if (fancy && rh == 2 && rv == 1) {
+  int interpolate = kout > 1;
+  i16 *w = c->tbuf + 8;
+  if (interpolate && rh == 2 && rv == 1) {
     const u8 *s = comp_row(c, y);
-    i16 *tb = c->tbuf + 8;
     for (int i = 0; i < cw; i += 8)
-      wasm_v128_store(tb + i, wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(s + i)));
-    tb[-1] = tb[0];
-    tb[cw] = tb[cw - 1];
-    const v128_t one = wasm_i16x8_splat(1), two = wasm_i16x8_splat(2);
-    for (int i = 0; i < cw; i += 8) {
-      v128_t cur = wasm_v128_load(tb + i), prev = wasm_v128_load(tb + i - 1), next = wasm_v128_load(tb + i + 1);
-      v128_t t3 = wasm_i16x8_add(wasm_i16x8_shl(cur, 1), cur);
-      v128_t even = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(t3, prev), one), 2);
-      v128_t odd = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(t3, next), two), 2);
-      v128_t lo = wasm_i16x8_shuffle(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
-      v128_t hi = wasm_i16x8_shuffle(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
-      wasm_v128_store(up + 2 * i, wasm_u8x16_narrow_i16x8(lo, hi));
-    }
+      wasm_v128_store(w + i, wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(s + i)));
+    double_row(w, cw, up, 1, 2, 2);
     return up;
   }
-  if (0) {
-    const u8 *s = comp_row(c, y);
-    if (cw == 1) { up[0] = up[1] = s[0]; return up; }
-    up[0] = s[0];
-    up[1] = (u8)((s[0] * 3 + s[1] + 2) >> 2);
-    for (int i = 1; i < cw - 1; i++) {
-      int t = s[i] * 3;
-      up[2 * i] = (u8)((t + s[i - 1] + 1) >> 2);
-      up[2 * i + 1] = (u8)((t + s[i + 1] + 2) >> 2);
-    }
-    up[2 * (cw - 1)] = (u8)((s[cw - 1] * 3 + s[cw - 2] + 1) >> 2);
-    up[2 * cw - 1] = s[cw - 1];
-    return up;
-  }
-  if (fancy && rv == 2 && (rh == 2 || rh == 1)) {
-    int iy = y >> 1;
-    const u8 *a = comp_row(c, iy);
-    const u8 *b = comp_row(c, (y & 1) ? iy + 1 : iy - 1);
+  if (interpolate && rv == 2 && rh <= 2) {
+    /* vertically: output row y lies a quarter of a sample row from row y/2, towards the row
+     * after it when y is odd, before it when y is even */
+    const u8 *near = comp_row(c, y >> 1), *far = comp_row(c, (y >> 1) + ((y & 1) ? 1 : -1));
     if (rh == 1) {
       int bias = (y & 1) ? 2 : 1;
-      for (int i = 0; i < cw; i++) up[i] = (u8)((a[i] * 3 + b[i] + bias) >> 2);
+      for (int i = 0; i < cw; i++) up[i] = (u8)((near[i] * 3 + far[i] + bias) >> 2);
       return up;
     }
-    {
-      i16 *tb = c->tbuf + 8;
-      for (int i = 0; i < cw; i += 8) {
-        v128_t va = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(a + i));
-        v128_t vb = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(b + i));
-        wasm_v128_store(tb + i, wasm_i16x8_add(wasm_i16x8_add(wasm_i16x8_shl(va, 1), va), vb));
-      }
-      tb[-1] = tb[0];
-      tb[cw] = tb[cw - 1];
-      const v128_t seven = wasm_i16x8_splat(7), eight = wasm_i16x8_splat(8);
-      for (int i = 0; i < cw; i += 8) {
-        v128_t cur = wasm_v128_load(tb + i), prev = wasm_v128_load(tb + i - 1), next = wasm_v128_load(tb + i + 1);
-        v128_t t3 = wasm_i16x8_add(wasm_i16x8_shl(cur, 1), cur);
-        v128_t even = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(t3, prev), eight), 4);
-        v128_t odd = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(t3, next), seven), 4);
-        v128_t lo = wasm_i16x8_shuffle(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
-        v128_t hi = wasm_i16x8_shuffle(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
-        wasm_v128_store(up + 2 * i, wasm_u8x16_narrow_i16x8(lo, hi));
-      }
-      return up;
+    for (int i = 0; i < cw; i += 8) {
+      v128_t n = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(near + i));
+      v128_t f = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(far + i));
+      wasm_v128_store(w + i, wasm_i16x8_add(wasm_i16x8_add(wasm_i16x8_shl(n, 1), n), f));
     }
-    int this_s = a[0] * 3 + b[0];
-    if (cw == 1) { up[0] = (u8)((this_s * 4 + 8) >> 4); up[1] = (u8)((this_s * 4 + 7) >> 4); return up; }
-    int next_s = a[1] * 3 + b[1], last_s;
-    up[0] = (u8)((this_s * 4 + 8) >> 4);
-    up[1] = (u8)((this_s * 3 + next_s + 7) >> 4);
-    for (int i = 1; i < cw - 1; i++) {
-      last_s = this_s;
-      this_s = next_s;
-      next_s = a[i + 1] * 3 + b[i + 1];
-      up[2 * i] = (u8)((this_s * 3 + last_s + 8) >> 4);
-      up[2 * i + 1] = (u8)((this_s * 3 + next_s + 7) >> 4);
-    }
-    last_s = this_s;
-    this_s = next_s;
-    up[2 * (cw - 1)] = (u8)((this_s * 3 + last_s + 8) >> 4);
-    up[2 * cw - 1] = (u8)((this_s * 4 + 7) >> 4);
+    double_row(w, cw, up, 8, 7, 4);
     return up;
   }
-  /* replication (also 1/8 scale, where libjpeg-style decoders do not smooth) */
   const u8 *s = comp_row(c, y / rv);
   int shift = rh == 2 ? 1 : rh == 4 ? 2 : rh == 8 ? 3 : 0;
   for (int i = 0; i < out_w; i++) {
@@ -1154,17 +1107,10 @@ static int decode_block_seq(Comp *c) {
     }
     k += rs >> 4;
     if (k > 63) { corrupt = 1; break; }
-    if (kc == 8) {
+    if (kc == 8 || zm[k] != 255) { /* a coefficient the chosen IDCT size reads */
       int n = zz[k];
       blk[n] = v * q[n];
       only_dc = 0;
-    } else {
-      int slot = zm[k];
-      if (slot != 255) {
-        int n = zz[k];
-        blk[n] = v * q[n];
-        only_dc = 0;
-      }
     }
   }
   return only_dc;
@@ -1184,7 +1130,6 @@ static int decode_streaming(void) {
   int mcus_left = restart_interval;
   int first = 1;
   for (int my = 0; my < mcusy; my++) {
-    for (int i = 0; i < ncomp; i++) (void)i;
     for (int mx = 0; mx < mcusx; mx++) {
       if (restart_interval) {
         if (mcus_left == 0 && !first) { process_restart(); mcus_left = restart_interval; }
@@ -1444,9 +1389,9 @@ static void output_buffered(void) {
             blk[0] = cb[0] * q[0];
           } else if (kc == 8) {
             for (int n = 0; n < 64; n += 8) {
-              v128_t v = wasm_v128_load(cb + n);
-              wasm_v128_store(blk + n, wasm_i32x4_mul(wasm_i32x4_extend_low_i16x8(v), wasm_v128_load(q32 + n)));
-              wasm_v128_store(blk + n + 4, wasm_i32x4_mul(wasm_i32x4_extend_high_i16x8(v), wasm_v128_load(q32 + n + 4)));
+              v128_t coefs = wasm_v128_load(cb + n);
+              wasm_v128_store(blk + n, wasm_i32x4_mul(wasm_i32x4_extend_low_i16x8(coefs), wasm_v128_load(q32 + n)));
+              wasm_v128_store(blk + n + 4, wasm_i32x4_mul(wasm_i32x4_extend_high_i16x8(coefs), wasm_v128_load(q32 + n + 4)));
             }
           } else {
             for (int r = 0; r < kc; r++)
@@ -1532,13 +1477,13 @@ static u8 *decode_image(const u8 *data, u32 len, int shift, int flags) {
     }
     if (corrupt && strict) { status = ER_CORRUPT_DATA; return 0; }
     /* continue after the scan's entropy data */
-    u32 p = next_marker(pos > 0 ? pos - 0 : 0);
+    u32 p = next_marker(pos);
     if (p >= src_len) break;
     pos = p - 1; /* at the 0xFF */
     r = read_markers();
     if (r == 0) break;
     if (r < 0) {
-      if (strict || r != ER_TRUNCATED) { if (strict) { status = r; return 0; } }
+      if (strict) { status = r; return 0; }
       corrupt = 1;
       break;
     }
