@@ -3,12 +3,13 @@
 // (bit flips, truncation, splices, header field changes) uploaded with PUT and POST and then
 // transformed. Every answer must be < 500 and either problem+json, JSON, an empty 204/304, or
 // an image with a raster content type that sharp decodes.
-import { mkdirSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import sharp from "sharp";
 import { corpusFiles, readCorpusFile } from "./corpus";
 import { mulberry32 } from "../mulberry32";
+import { reloadAt, reloadsBetween, type Reload } from "./wrangler-dev";
 
 export interface FuzzOptions {
   readonly baseUrl: string;
@@ -18,6 +19,8 @@ export interface FuzzOptions {
   readonly seed?: number;
   /** Where reproducers of failures go (one file each). */
   readonly outDir?: string;
+  /** The reloads `wrangler dev` reported (wrangler-dev.ts readReloads), read when the run ends. */
+  readonly reloads?: () => Reload[];
 }
 
 export type Category = "query" | "multipart" | "headers" | "mutated-put" | "mutated-post";
@@ -53,7 +56,9 @@ export interface FuzzReport {
   /** Originals accepted at upload that sharp cannot decode even leniently (served verbatim: not a failure). */
   readonly acceptedUndecodableOriginals: number;
   readonly undecodableSamples: string[];
-  /** 5xx and connection failures within 15 s of a source change (wrangler dev reloading the worker): reported, not failures. */
+  /** Reloads `wrangler dev` reported during the run ("Reloading local server..."). */
+  readonly reloadsReported: number;
+  /** 5xx and connection failures seen while one of those reloads was in progress: reported, not failures. */
   readonly duringReload: Failure[];
   readonly aliveAtEnd: boolean;
 }
@@ -384,7 +389,8 @@ interface Context {
   undecodableOriginals: number;
   undecodableSamples: string[];
   duringReload: Failure[];
-  sourceChanges: number[];
+  /** 5xx and connection failures, judged when the run ends against the reloads wrangler dev reported. */
+  suspects: Array<{ failure: Failure; at: number; payload: Uint8Array<ArrayBuffer> | undefined; contentType: string | undefined }>;
   tenant: { key: string };
   seeds: string[];
   seedBytes: Uint8Array<ArrayBuffer>;
@@ -419,33 +425,33 @@ async function freshSeed(ctx: Context): Promise<string> {
   return id;
 }
 
-/**
- * wrangler dev rebuilds and restarts the worker when a source file or its static assets change
- * (other work in the checkout; `npm run dev` and `build:web` rewrite web/dist, which vite may
- * delete and recreate, so all of web/ is watched).
- */
-export function watchSources(onChange: () => void): FSWatcher[] {
-  const watchers: FSWatcher[] = [];
-  for (const dir of ["src", "wasm", "web"]) {
-    try {
-      watchers.push(watch(dir, { recursive: true }, onChange));
-    } catch {
-      // no such directory
-    }
-  }
-  return watchers;
-}
-
-export function nearSourceChange(changes: readonly number[], now = Date.now()): boolean {
-  return changes.some((time) => now - time < 15_000 && time - now < 2_000);
-}
-
 function recordFailure(ctx: Context, failure: Failure, payload?: Uint8Array<ArrayBuffer>, contentType?: string): void {
-  if ((failure.kind === "5xx" || failure.kind === "connection") && nearSourceChange(ctx.sourceChanges)) {
-    ctx.duringReload.push(failure);
-    if (failure.kind === "5xx") ctx.stats[failure.category].s5xx--;
+  if (failure.kind === "5xx" || failure.kind === "connection") {
+    ctx.suspects.push({ failure, at: Date.now(), payload, contentType });
     return;
   }
+  keepFailure(ctx, failure, payload, contentType);
+}
+
+/**
+ * wrangler dev rebuilds and restarts the worker when its sources or static assets change (other
+ * work in the checkout), and requests in flight then fail ("Your worker restarted mid-request").
+ * A 5xx or connection failure is excused only when wrangler dev itself reported a reload in
+ * progress at that moment; every other one is a failure.
+ */
+function settleSuspects(ctx: Context, reloads: readonly Reload[]): void {
+  for (const { failure, at, payload, contentType } of ctx.suspects) {
+    if (reloadAt(reloads, at)) {
+      ctx.duringReload.push(failure);
+      if (failure.kind === "5xx") ctx.stats[failure.category].s5xx--;
+    } else {
+      keepFailure(ctx, failure, payload, contentType);
+    }
+  }
+  ctx.suspects = [];
+}
+
+function keepFailure(ctx: Context, failure: Failure, payload?: Uint8Array<ArrayBuffer>, contentType?: string): void {
   ctx.stats[failure.category].failures++;
   let file: string | undefined;
   if (ctx.opts.outDir && ctx.failures.length < 200) {
@@ -651,14 +657,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     undecodableOriginals: 0,
     undecodableSamples: [],
     duringReload: [],
-    sourceChanges: [],
+    suspects: [],
     tenant: await createTenant(opts.baseUrl, opts.adminKey),
     seeds: [],
     seedBytes: readCorpusFile(dir, seedName),
   };
   ctx.seeds = [await freshSeed(ctx), await freshSeed(ctx)];
 
-  const watchers = watchSources(() => ctx.sourceChanges.push(Date.now()));
+  const started = Date.now();
   const deadline = Date.now() + opts.seconds * 1000;
   const worker = async (): Promise<void> => {
     while (Date.now() < deadline) {
@@ -671,7 +677,6 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
-  for (const watcher of watchers) watcher.close();
 
   let aliveAtEnd = false;
   try {
@@ -681,7 +686,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   } catch {
     aliveAtEnd = false;
   }
-  return { seed, seconds: opts.seconds, stats: ctx.stats, failures: ctx.failures, acceptedUndecodableOriginals: ctx.undecodableOriginals, undecodableSamples: ctx.undecodableSamples, duringReload: ctx.duringReload, aliveAtEnd };
+  const reloads = opts.reloads?.() ?? [];
+  settleSuspects(ctx, reloads);
+  const reloadsReported = reloadsBetween(reloads, started, Date.now()).length;
+  return { seed, seconds: opts.seconds, stats: ctx.stats, failures: ctx.failures, acceptedUndecodableOriginals: ctx.undecodableOriginals, undecodableSamples: ctx.undecodableSamples, reloadsReported, duringReload: ctx.duringReload, aliveAtEnd };
 }
 
 export function formatReport(report: FuzzReport): string {
@@ -702,7 +710,7 @@ export function formatReport(report: FuzzReport): string {
     `failures by kind: ${kinds.size === 0 ? "none" : [...kinds].map(([k, n]) => `${k}=${n}`).join(", ")}`,
     `accepted originals sharp cannot decode even leniently (served verbatim, not failures): ${report.acceptedUndecodableOriginals}`,
     ...report.undecodableSamples.map((sample) => `  e.g. ${sample.slice(0, 260)}`),
-    `5xx or connection failures within 15 s of a source file change (wrangler dev reloading; not failures): ${report.duringReload.length}${report.duringReload.length ? ` (${[...new Set(report.duringReload.map((f) => f.detail.slice(0, 60)))].join(" | ")})` : ""}`,
+    `wrangler dev reloads reported during the run: ${report.reloadsReported}; 5xx or connection failures while one was in progress (not failures): ${report.duringReload.length}${report.duringReload.length ? ` (${[...new Set(report.duringReload.map((f) => f.detail.slice(0, 60)))].join(" | ")})` : ""}`,
     `wrangler dev alive and answering at the end: ${report.aliveAtEnd ? "yes" : "NO"}`,
     ...report.failures.slice(0, 20).map((f) => `  ${f.kind} ${f.status ?? ""} ${f.request.slice(0, 200)} :: ${f.detail.slice(0, 200)}${f.file ? ` (${f.file})` : ""}`),
   ].join("\n");

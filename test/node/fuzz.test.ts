@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { expect, inject, it } from "vitest";
 import { formatReport, runFuzz } from "./fuzz-engine";
+import { readReloads } from "./wrangler-dev";
 
 const SECONDS = Number(process.env["FUZZ_SECONDS"] ?? 20);
 const SEED = process.env["FUZZ_SEED"] === undefined ? undefined : Number(process.env["FUZZ_SEED"]);
@@ -17,6 +18,7 @@ it(
       concurrency: Number(process.env["FUZZ_CONCURRENCY"] ?? 4),
       ...(SEED === undefined ? {} : { seed: SEED }),
       outDir: "test-results/fuzz",
+      reloads: () => readReloads(inject("reloadLog")),
     });
     const text = formatReport(report);
     console.log(text);
