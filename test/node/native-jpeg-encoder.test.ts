@@ -305,7 +305,7 @@ describe("native JPEG encoder against mozjpeg (the encoder it replaces for basel
   const WIDTHS = [200, 400, 700];
   const QUALITIES = [50, 80, 95];
 
-  it("gives photos (200..700 px) at q50/80/95 the same PSNR within 1 dB and about the same size", async () => {
+  it("gives photos (200..700 px) at q50/80/95 a PSNR at most 1 dB below mozjpeg's and a size within 25% of its (geometric mean within 10%)", async () => {
     const rows: string[] = [];
     const failures: string[] = [];
     const logRatios = new Map<number, number[]>();
