@@ -111,6 +111,8 @@ describe("rate limits", () => {
     expect(list.images).toHaveLength(2);
   });
 
+  // The limits above use counting limiters; test/node/e2e-rate-limits.test.ts reaches the real
+  // bindings' limits in a wrangler dev with low ones (test/wrangler.rate-limits.toml).
   it("uses the Workers Rate Limiting bindings configured in wrangler.toml", async () => {
     for (const binding of [env.UPLOAD_REQUEST_LIMITER, env.UPLOAD_FILE_LIMITER, env.RENDER_LIMITER]) {
       expect(await binding.limit({ key: `probe:${crypto.randomUUID()}` })).toEqual({ success: true });
