@@ -14,8 +14,9 @@
  *   second pass writes the scan.
  *
  * Pipeline per MCU row: RGBA -> float Y, Cb, Cr planes (chroma averaged over the sampling
- * area), forward DCT (AAN factorisation, float, wasm simd128, four columns per vector) with
- * the quantisation divisors folded in, rounding to nearest, zigzag order. The quantised
+ * area), forward DCT (T.81 A.3.3's normalised DCT, float, wasm simd128, four columns per
+ * vector; its even/odd factorisation is derived in the comment above dct8_lanes), division
+ * by the quantiser (A.3.4), rounding to nearest, zigzag order. The quantised
  * blocks of the whole image are kept (2 bytes per coefficient) between the two passes when they
  * take at most COEFFICIENT_STORE_MAX bytes (2.8 to 5.6 MP, by chroma sampling) and memory
  * allows; otherwise the second pass recomputes them row by row, so memory stays at the input,
@@ -88,14 +89,6 @@ static const u8 BASE_CHROMA[64] = {
   95, 97, 101, 108, 118, 130, 145, 162,
 };
 
-/*
- * The AAN DCT leaves output k scaled by sqrt(2) * cos(k * pi / 16) (1 for k = 0) per axis, and
- * the 2-D result by a further 8 relative to T.81's normalisation: the divisors undo both.
- */
-static const float AAN_SCALE[8] = {
-  1.0f, 1.387039845f, 1.306562965f, 1.175875602f, 1.0f, 0.785694958f, 0.541196100f, 0.275899379f,
-};
-
 static u8 zigzag_natural[64];  /* zigzag index -> natural index (row * 8 + column) */
 static u8 zigzag_transposed[64]; /* zigzag index -> index in the DCT's transposed output */
 
@@ -119,7 +112,7 @@ static void init_zigzag(void) {
 
 typedef struct {
   u8 table[64];          /* quantiser per natural index, as written to DQT (1..255) */
-  float divisor[64];     /* 1 / (q * scale), in the DCT's transposed output order */
+  float reciprocal[64];  /* 1 / Q(u, v), in the DCT's transposed output order (u * 8 + v) */
 } Quant;
 
 static void init_quant(Quant *quant, const u8 *base, int quality) {
@@ -130,47 +123,103 @@ static void init_quant(Quant *quant, const u8 *base, int quality) {
     if (q > 255) q = 255;
     quant->table[n] = (u8)q;
   }
+  /* T.81 A.3.4: Sq(v, u) = round(S(v, u) / Q(v, u)); the DCT below is already normalised. */
   for (int u = 0; u < 8; u++) {     /* u: horizontal frequency */
     for (int v = 0; v < 8; v++) {   /* v: vertical frequency */
-      float q = (float)quant->table[v * 8 + u];
-      quant->divisor[u * 8 + v] = 1.0f / (q * AAN_SCALE[u] * AAN_SCALE[v] * 8.0f);
+      quant->reciprocal[u * 8 + v] = 1.0f / (float)quant->table[v * 8 + u];
     }
   }
 }
 
 /* ---------------------------------------------------------------- forward DCT */
 
+/*
+ * T.81 A.3.3 defines the forward DCT of an 8x8 block of level-shifted samples f(x, y) (x the
+ * column, y the row) as
+ *
+ *   F(u, v) = 1/4 C(u) C(v) sum_{x=0..7} sum_{y=0..7} f(x, y) cos((2x+1) u pi/16) cos((2y+1) v pi/16)
+ *
+ * with C(0) = 1/sqrt(2) and C(k) = 1 for k > 0. The double sum separates: the 8-point transform
+ *
+ *   T(k) = C(k)/2 sum_{n=0..7} g(n) cos((2n+1) k pi/16)
+ *
+ * applied down every column and then along every row of the result gives F exactly (the two
+ * factors C/2 make 1/4 C(u) C(v)), so no scaling is left over for the quantiser.
+ *
+ * T, derived here from that formula. Write c_j = cos(j pi/16). Mirroring n to 7 - n turns
+ * (2n+1) into 16 - (2n+1), so cos((2(7-n)+1) k pi/16) = (-1)^k cos((2n+1) k pi/16), and with
+ *
+ *   a_n = g(n) + g(7-n),  b_n = g(n) - g(7-n)   (n = 0..3)
+ *
+ * the even outputs depend on the a_n only and the odd outputs on the b_n only. Reducing the
+ * angles (2n+1) k pi/16 to the first quadrant gives two 4x4 matrices (T0's row is C(0) = c4):
+ *
+ *   [T0]         [ c4  c4  c4  c4 ] [a0]        [T1]         [ c1  c3  c5  c7 ] [b0]
+ *   [T2] = 1/2 * [ c2  c6 -c6 -c2 ] [a1]        [T3] = 1/2 * [ c3 -c7 -c1 -c5 ] [b1]
+ *   [T4]         [ c4 -c4 -c4  c4 ] [a2]        [T5]         [ c5 -c1  c7  c3 ] [b2]
+ *   [T6]         [ c6 -c2  c2 -c6 ] [a3]        [T7]         [ c7 -c5  c3 -c1 ] [b3]
+ *
+ * Even matrix: columns 0 and 3, and columns 1 and 2, are equal in rows T0, T4 and opposite in
+ * rows T2, T6. With e0 = a0 + a3, e1 = a1 + a2, h0 = a0 - a3, h1 = a1 - a2:
+ *
+ *   T0 = c4/2 (e0 + e1)      T2 = c2/2 h0 + c6/2 h1
+ *   T4 = c4/2 (e0 - e1)      T6 = c6/2 h0 - c2/2 h1
+ *
+ * Odd matrix: rows T1 and T7 are each a sum of one term in (b0, b3) and one in (b1, b2),
+ *
+ *   p0 = (c1 b0 + c7 b3) / 2     q0 = ( c3 b1 + c5 b2) / 2      T1 = p0 + q0
+ *   p1 = (c7 b0 - c1 b3) / 2     q1 = (-c5 b1 + c3 b2) / 2      T7 = p1 + q1
+ *
+ * (two plane rotations, by pi/16 and 3pi/16). Rows T3 and T5 reuse them: expanding
+ * cos(t -+ pi/4) with cos(pi/4) = sin(pi/4) = c4 gives c3 = c4 (c1 + c7), c5 = c4 (c1 - c7),
+ * c1 = c4 (c3 + c5) and c7 = c4 (c3 - c5), hence
+ *
+ *   T3 = 1/2 (c3 b0 - c5 b3 - c7 b1 - c1 b2) = c4 ((p0 + p1) - (q0 + q1)) = c4 (m + w)
+ *   T5 = 1/2 (c5 b0 + c3 b3 - c1 b1 + c7 b2) = c4 ((p0 - p1) - (q0 - q1)) = c4 (m - w)
+ *
+ * with m = p0 - q0 and w = p1 - q1. In all 16 multiplications and 26 additions per 8 points.
+ * (The odd half has the structure of Loeffler, Ligtenberg and Moschytz, "Practical fast 1-D
+ * DCT algorithms with 11 multiplications", ICASSP 1989: rotations, butterflies, a final
+ * multiplication by 1/sqrt(2); their 11 come from rotations of three multiplications and an
+ * output scaled by sqrt(8), neither of which is done here.)
+ *
+ * The constants are the formula's own: COS16(j) is cos(j pi/16) in double precision, which
+ * clang folds to a constant (the build would fail on an unresolved `cos` import otherwise).
+ */
+#define COS16(j) ((float)__builtin_cos((j) * 3.14159265358979323846 / 16.0))
+#define HALF_COS16(j) ((float)(__builtin_cos((j) * 3.14159265358979323846 / 16.0) / 2.0))
+
 #define F4(x) wasm_f32x4_splat(x)
 
-/* One 8-point AAN forward DCT on eight vectors (four independent lanes each), in place. */
-static inline void fdct8(v128_t *d) {
-  v128_t s07 = wasm_f32x4_add(d[0], d[7]), d07 = wasm_f32x4_sub(d[0], d[7]);
-  v128_t s16 = wasm_f32x4_add(d[1], d[6]), d16 = wasm_f32x4_sub(d[1], d[6]);
-  v128_t s25 = wasm_f32x4_add(d[2], d[5]), d25 = wasm_f32x4_sub(d[2], d[5]);
-  v128_t s34 = wasm_f32x4_add(d[3], d[4]), d34 = wasm_f32x4_sub(d[3], d[4]);
+/* T of eight vectors g[n] (sample n of four independent lanes), in place: g[k] becomes T(k). */
+static inline void dct8_lanes(v128_t *g) {
+  const v128_t half_c1 = F4(HALF_COS16(1)), half_c2 = F4(HALF_COS16(2)), half_c3 = F4(HALF_COS16(3));
+  const v128_t half_c4 = F4(HALF_COS16(4)), half_c5 = F4(HALF_COS16(5)), half_c6 = F4(HALF_COS16(6));
+  const v128_t half_c7 = F4(HALF_COS16(7)), c4 = F4(COS16(4));
 
-  /* Even outputs: a 4-point DCT of the sums. */
-  v128_t e0 = wasm_f32x4_add(s07, s34), e3 = wasm_f32x4_sub(s07, s34);
-  v128_t e1 = wasm_f32x4_add(s16, s25), e2 = wasm_f32x4_sub(s16, s25);
-  d[0] = wasm_f32x4_add(e0, e1);
-  d[4] = wasm_f32x4_sub(e0, e1);
-  v128_t rotated = wasm_f32x4_mul(wasm_f32x4_add(e2, e3), F4(0.707106781f));
-  d[2] = wasm_f32x4_add(e3, rotated);
-  d[6] = wasm_f32x4_sub(e3, rotated);
+  v128_t a0 = wasm_f32x4_add(g[0], g[7]), b0 = wasm_f32x4_sub(g[0], g[7]);
+  v128_t a1 = wasm_f32x4_add(g[1], g[6]), b1 = wasm_f32x4_sub(g[1], g[6]);
+  v128_t a2 = wasm_f32x4_add(g[2], g[5]), b2 = wasm_f32x4_sub(g[2], g[5]);
+  v128_t a3 = wasm_f32x4_add(g[3], g[4]), b3 = wasm_f32x4_sub(g[3], g[4]);
 
-  /* Odd outputs: the differences, through AAN's rotation with five multiplications. */
-  v128_t o0 = wasm_f32x4_add(d34, d25);
-  v128_t o1 = wasm_f32x4_add(d25, d16);
-  v128_t o2 = wasm_f32x4_add(d16, d07);
-  v128_t z5 = wasm_f32x4_mul(wasm_f32x4_sub(o0, o2), F4(0.382683433f));
-  v128_t z2 = wasm_f32x4_add(wasm_f32x4_mul(o0, F4(0.541196100f)), z5);
-  v128_t z4 = wasm_f32x4_add(wasm_f32x4_mul(o2, F4(1.306562965f)), z5);
-  v128_t z3 = wasm_f32x4_mul(o1, F4(0.707106781f));
-  v128_t z11 = wasm_f32x4_add(d07, z3), z13 = wasm_f32x4_sub(d07, z3);
-  d[5] = wasm_f32x4_add(z13, z2);
-  d[3] = wasm_f32x4_sub(z13, z2);
-  d[1] = wasm_f32x4_add(z11, z4);
-  d[7] = wasm_f32x4_sub(z11, z4);
+  /* Even half. */
+  v128_t e0 = wasm_f32x4_add(a0, a3), h0 = wasm_f32x4_sub(a0, a3);
+  v128_t e1 = wasm_f32x4_add(a1, a2), h1 = wasm_f32x4_sub(a1, a2);
+  g[0] = wasm_f32x4_mul(wasm_f32x4_add(e0, e1), half_c4);
+  g[4] = wasm_f32x4_mul(wasm_f32x4_sub(e0, e1), half_c4);
+  g[2] = wasm_f32x4_add(wasm_f32x4_mul(h0, half_c2), wasm_f32x4_mul(h1, half_c6));
+  g[6] = wasm_f32x4_sub(wasm_f32x4_mul(h0, half_c6), wasm_f32x4_mul(h1, half_c2));
+
+  /* Odd half: the two rotations, then sums and differences. */
+  v128_t p0 = wasm_f32x4_add(wasm_f32x4_mul(b0, half_c1), wasm_f32x4_mul(b3, half_c7));
+  v128_t p1 = wasm_f32x4_sub(wasm_f32x4_mul(b0, half_c7), wasm_f32x4_mul(b3, half_c1));
+  v128_t q0 = wasm_f32x4_add(wasm_f32x4_mul(b1, half_c3), wasm_f32x4_mul(b2, half_c5));
+  v128_t q1 = wasm_f32x4_sub(wasm_f32x4_mul(b2, half_c3), wasm_f32x4_mul(b1, half_c5));
+  g[1] = wasm_f32x4_add(p0, q0);
+  g[7] = wasm_f32x4_add(p1, q1);
+  v128_t m = wasm_f32x4_sub(p0, q0), w = wasm_f32x4_sub(p1, q1);
+  g[3] = wasm_f32x4_mul(wasm_f32x4_add(m, w), c4);
+  g[5] = wasm_f32x4_mul(wasm_f32x4_sub(m, w), c4);
 }
 
 static inline void transpose4(v128_t *a, v128_t *b, v128_t *c, v128_t *d) {
@@ -188,8 +237,8 @@ static inline void transpose4(v128_t *a, v128_t *b, v128_t *c, v128_t *d) {
  * DCT, quantisation and zigzag of one 8x8 block of level-shifted samples (`stride` floats
  * between rows). Vectors hold four columns of a row: the first pass transforms columns,
  * then the block is transposed and the same pass transforms rows. The result is transposed
- * (vector u, lane v = horizontal frequency u, vertical v), which the divisor and zigzag tables
- * are laid out for, so no transpose back is needed.
+ * (vector u, lane v = horizontal frequency u, vertical v), which the reciprocal and zigzag
+ * tables are laid out for, so no transpose back is needed.
  */
 static void fdct_quantise(const float *samples, int stride, const Quant *quant, i16 *out) {
   v128_t left[8], right[8];
@@ -197,8 +246,8 @@ static void fdct_quantise(const float *samples, int stride, const Quant *quant, 
     left[r] = wasm_v128_load(samples + r * stride);
     right[r] = wasm_v128_load(samples + r * stride + 4);
   }
-  fdct8(left);
-  fdct8(right);
+  dct8_lanes(left);
+  dct8_lanes(right);
   transpose4(&left[0], &left[1], &left[2], &left[3]);
   transpose4(&left[4], &left[5], &left[6], &left[7]);
   transpose4(&right[0], &right[1], &right[2], &right[3]);
@@ -208,16 +257,17 @@ static void fdct_quantise(const float *samples, int stride, const Quant *quant, 
     left[4 + r] = right[r];
     right[r] = swap;
   }
-  fdct8(left);
-  fdct8(right);
+  dct8_lanes(left);
+  dct8_lanes(right);
 
-  /* Baseline allows DC differences up to 11 bits and AC values up to 10: clamp to +-1023
-   * (only float error could exceed it; the DCT of 8-bit samples stays within that). */
+  /* Baseline codes AC values in at most 10 bits and DC differences in 11: clamp to +-1023.
+   * For 8-bit samples |F(u, v)| <= 1020 when u or v > 0, and F(0, 0) = 8 * mean lies in
+   * -1024..1016, so only a black block at Q(0, 0) = 1 is touched (-1024 -> -1023). */
   const v128_t lo = wasm_i32x4_splat(-1023), hi = wasm_i32x4_splat(1023);
   i16 transposed[64] __attribute__((aligned(16)));
   for (int u = 0; u < 8; u++) {
-    v128_t a = wasm_f32x4_nearest(wasm_f32x4_mul(left[u], wasm_v128_load(quant->divisor + u * 8)));
-    v128_t b = wasm_f32x4_nearest(wasm_f32x4_mul(right[u], wasm_v128_load(quant->divisor + u * 8 + 4)));
+    v128_t a = wasm_f32x4_nearest(wasm_f32x4_mul(left[u], wasm_v128_load(quant->reciprocal + u * 8)));
+    v128_t b = wasm_f32x4_nearest(wasm_f32x4_mul(right[u], wasm_v128_load(quant->reciprocal + u * 8 + 4)));
     v128_t ia = wasm_i32x4_max(wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(a), hi), lo);
     v128_t ib = wasm_i32x4_max(wasm_i32x4_min(wasm_i32x4_trunc_sat_f32x4(b), hi), lo);
     wasm_v128_store(transposed + u * 8, wasm_i16x8_narrow_i32x4(ia, ib));
@@ -373,7 +423,7 @@ typedef struct {
 } Counts;
 
 typedef struct {
-  u8 bits[17];       /* codes of each length 1..16 (DHT's BITS) */
+  u8 bits[17];       /* bits[n]: codes of length n = 1..16 (DHT's BITS); bits[0] unused */
   u8 values[256];    /* symbols in code order (DHT's HUFFVAL) */
   int count;
   u16 code[256];
@@ -455,7 +505,10 @@ static void build_huffman(HuffTable *t, const u32 *counts, int symbols) {
     length_count[depth[i]]++;
     if (depth[i] > longest) longest = depth[i];
   }
-  /* K.3: move pairs of over-long codes up, one level at a time, until none exceeds 16. */
+  /* K.3 (Figure K.3, Adjust_BITS): while a length over 16 has codes, take two sibling codes
+   * there; one symbol takes their parent's code (a level up), and the nearest non-empty
+   * length below len - 1 gives up one code, which splits into two one level longer: one for
+   * the code's own symbol, one for the other symbol. */
   for (int len = longest; len > 16; len--) {
     while (length_count[len] > 0) {
       int shorter = len - 2;
@@ -485,7 +538,6 @@ static void build_huffman(HuffTable *t, const u32 *counts, int symbols) {
   }
 
   for (int s = 0; s < 256; s++) t->size[s] = 0;
-  t->bits[0] = 0;
   u32 code = 0;
   int k = 0;
   for (int len = 1; len <= 16; len++) {
@@ -512,7 +564,10 @@ typedef struct {
 } BitWriter;
 
 static inline int has_ff_byte(u32 word) {
-  u32 inverted = ~word; /* an 0xFF byte is a zero byte of the inverse */
+  /* An 0xFF byte is a zero byte of the inverse; (x - 0x01..) & ~x & 0x80.. is non-zero exactly
+   * when x has a zero byte (the "determine if a word has a zero byte" test of Sean Anderson's
+   * Bit Twiddling Hacks, after Alan Mycroft). */
+  u32 inverted = ~word;
   return ((inverted - 0x01010101u) & ~inverted & 0x80808080u) != 0;
 }
 
