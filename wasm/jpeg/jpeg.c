@@ -1,24 +1,40 @@
 /*
- * jpeg.c - a freestanding JPEG decoder for wasm32, written for this project from ITU T.81.
+ * jpeg.c - a freestanding JPEG decoder for wasm32, written for this project from ITU T.81 (with
+ * T.871 for JFIF's YCbCr and Adobe's APP14 marker for the colour transform).
  *
- * Baseline and extended sequential Huffman (SOF0/SOF1) and progressive Huffman (SOF2), 8-bit,
- * 1, 3 or 4 components, sampling factors 1..4 with power-of-two ratios, restart intervals,
- * Adobe APP14 transforms (YCbCr, RGB, CMYK, YCCK), and shrink-on-load: the IDCT is computed at
- * 8x8, 4x4, 2x2 or 1x1 from the top-left coefficients of each block (scale 1/1, 1/2, 1/4, 1/8).
+ * Decodes: baseline and extended sequential Huffman (SOF0, SOF1) and progressive Huffman (SOF2)
+ * frames of 8-bit samples with 1, 3 or 4 components; sampling factors 1..4 where each
+ * component's ratio to the largest factor is a power of two; restart intervals; colour as grey,
+ * YCbCr, RGB, CMYK or YCCK (Adobe APP14 transform, else JFIF / component ids). Anything else
+ * (arithmetic coding, lossless, hierarchical, 12-bit, 2 components, other sampling ratios, DNL,
+ * 4 components without APP14) is refused with a reason (jpeg_unsupported_reason) so that the
+ * caller can use another decoder.
  *
- * Output: RGBA8, width ceil(W / 2^s), height ceil(H / 2^s). No EXIF orientation.
+ * Shrink-on-load: at scale 1/2^s (s = 0..3) each block's IDCT is computed at 8 >> s points per
+ * axis from the top-left coefficients only (at up to 8 for subsampled components, which then
+ * need less upsampling). Upsampling by 2 across and/or down interpolates linearly (not at 1/8
+ * scale); other factors replicate samples.
+ *
+ * Output: RGBA8 (or, with flag bit 1, the C, M, Y, K ink amounts of a 4-component file), width
+ * ceil(W / 2^s), height ceil(H / 2^s), either into one buffer (jpeg_decode) or row by row into
+ * the resampler of resize.c (jpeg_decode_stream). No EXIF orientation, no ICC profile (colour.c
+ * applies profiles to the rows).
  *
  * Memory: a bump arena over the module's own linear memory; reset() rewinds it so one
  * instance reuses the same pages for every decode (WASM memory never shrinks).
  * Sequential files whose first scan holds every component are decoded MCU row by MCU row
  * straight into the output rows (work buffers are three MCU rows per component). Other files
  * (progressive, multi-scan sequential) keep per block only the coefficients the chosen scale
- * reads (kc x kc int16) plus, when kc < 8, a 64-bit "nonzero" mask that successive-
- * approximation refinement needs for the coefficients it discards.
+ * reads (kc x kc int16) and a 64-bit mask of its nonzero AC coefficients (refinement scans
+ * need it for the coefficients the scale discards).
  *
- * Safety: every read of the input is bounds-checked, every table index is masked or checked,
- * every loop is bounded by the frame geometry or the input length; corrupt entropy data decodes
- * as zeros and is reported through the status. No imports; no libc.
+ * Safety: every read of the input is bounds-checked, Huffman tables are checked before they are
+ * built, table indexes are masked or checked, every loop is bounded by the frame geometry, the
+ * input length or a fixed count (at most 300 scans). Corrupt or missing entropy data sets
+ * jpeg_status() to ST_WARN_CORRUPT (an error in strict mode, flag bit 0). When a scan's data
+ * runs out early, its remaining blocks are filled in up to the next restart marker, if any,
+ * where decoding resumes: sequential blocks repeat the last DC value, progressive ones keep
+ * what earlier scans gave. No imports; no libc (memset and memcpy are defined here).
  */
 #include <wasm_simd128.h>
 
@@ -660,7 +676,20 @@ EXPORT(jpeg_sampling) int jpeg_sampling(void) {
   return r;
 }
 
-/* ---------------------------------------------------------------- IDCT */
+/* ---------------------------------------------------------------- IDCT
+ * T.81 A.3.3: s(y,x) = 1/4 sum_u sum_v C(u) C(v) S(v,u) cos((2x+1)u pi/16) cos((2y+1)v pi/16),
+ * C(0) = 1/sqrt(2), C(u) = 1 otherwise. It is separable: an 8-point pass down the columns, then
+ * one along the rows, with the 1/4 applied to the input. One pass, f(x) = sum_u C(u) F(u)
+ * cos((2x+1)u pi/16) for x = 0..7, is split into even and odd u: since
+ * cos((2(7-x)+1)u pi/16) = cos(u pi - (2x+1)u pi/16) = (-1)^u cos((2x+1)u pi/16),
+ *   f(x) = e(x) + o(x),  f(7-x) = e(x) - o(x)   (x = 0..3),
+ * e summing the even u, o the odd u. With ck = cos(k pi/16) (so C(0) = c4):
+ *   e is a 4-point transform of F0, F2, F4, F6, split again the same way: a0 = (F0 + F4) c4,
+ *   a1 = (F0 - F4) c4, b0 = F2 c2 + F6 c6, b1 = F2 c6 - F6 c2; e(0) = a0 + b0, e(3) = a0 - b0,
+ *   e(1) = a1 + b1, e(2) = a1 - b1;
+ *   o(x) = sum over u = 1, 3, 5, 7 of F(u) cos((2x+1)u pi/16), each cosine reducing to
+ *   +-c1, c3, c5 or c7 (e.g. o(1) = F1 c3 - F3 c7 - F5 c1 - F7 c5).
+ * idct1d_v runs this pass on four columns at once. */
 #define C1 0.98078528040323044913f
 #define C2 0.92387953251128675613f
 #define C3 0.83146961230254523708f
@@ -825,14 +854,16 @@ static void setup_geometry(void) {
   mcusy = (height + 8 * vmax - 1) / (8 * vmax);
   for (int i = 0; i < ncomp; i++) {
     Comp *c = &comp[i];
-    int kc = kout;
-    /* give subsampled components a larger IDCT instead of upsampling, when the ratio allows */
-    while (kc < 8 && (hmax * kout) % (c->h * kc * 2) == 0 && (vmax * kout) % (c->v * kc * 2) == 0) kc *= 2;
+    /* A component sampled hmax/h times more coarsely across (a power of two, else the file
+     * is unsupported) needs hmax/h * kout output samples per block across, likewise down.
+     * Its IDCT makes kc of them per block, both ways: as many as are needed, at most the 8 of
+     * the block itself; upsampling by rh (across) and rv (down) makes the rest. */
+    int across = hmax / c->h * kout, down = vmax / c->v * kout;
+    int kc = across < down ? across : down;
+    if (kc > 8) kc = 8;
     c->kc = kc;
-    c->rh = (hmax * kout) / (c->h * kc);
-    c->rv = (vmax * kout) / (c->v * kc);
-    if (c->rh < 1) c->rh = 1;
-    if (c->rv < 1) c->rv = 1;
+    c->rh = across / kc;
+    c->rv = down / kc;
     c->bw = mcusx * c->h;
     c->bh = mcusy * c->v;
     int sw = (int)(((i64)width * c->h + hmax - 1) / hmax), sh = (int)(((i64)height * c->v + vmax - 1) / vmax);
@@ -955,6 +986,9 @@ static inline v128_t load4u8(const u8 *p) {
   return wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p)));
 }
 
+/* YCbCr -> RGB, T.871 (JFIF) section 7: R = Y + 1.402 (Cr - 128), G = Y - 0.344136 (Cb - 128)
+ * - 0.714136 (Cr - 128), B = Y + 1.772 (Cb - 128), the factors in 16.16 fixed point
+ * (91881, 22554, 46802, 116130), rounded to nearest. `which` picks R, G or B. */
 static inline v128_t ycc_q(v128_t y, v128_t cb, v128_t cr, int which) {
   const v128_t half = wasm_i32x4_splat(32768);
   v128_t t;
