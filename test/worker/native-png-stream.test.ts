@@ -14,7 +14,7 @@ import { ProblemError } from "../../src/errors";
 import { crc32 } from "../../src/images/integrity";
 import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { TransformOptions } from "../../src/transform/options";
-import { corpusNames, loadCorpus } from "./fixtures";
+import { corpusNames, loadCorpus, loadImage } from "./fixtures";
 import { options } from "./image-helpers";
 
 const LIMITS = { maxSide: 8192, maxPixels: 50_000_000 };
@@ -36,7 +36,7 @@ function maxDiff(a: RgbaImage, b: RgbaImage): number {
 }
 
 async function pngSource(name: string): Promise<SourceImage> {
-  return { bytes: await loadCorpus(name), format: "png", orientation: 1 };
+  return { bytes: await loadImage(name), format: "png", orientation: 1 };
 }
 
 const suite = (await corpusNames()).filter((n) => n.startsWith("pngsuite-") && !n.startsWith("pngsuite-x"));
