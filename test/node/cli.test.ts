@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseUrl, createTenant } from "./api-client";
-import { corpusAvailable, corpusFiles, readCorpusFile } from "./corpus";
+import { corpusFiles, readCorpusFile } from "./corpus";
 
 const CLI = resolve(import.meta.dirname, "../../bin/edge-images.mjs");
 /** The Node that runs the CLI: this one, or another (e.g. a Node 20) named by EDGE_IMAGES_CLI_NODE. */
@@ -98,9 +98,7 @@ function photoFolder(name: string): { dir: string; photos: Map<string, string>; 
   const dir = join(work, name);
   mkdirSync(join(dir, "sub"), { recursive: true });
   const wanted = new Set(PHOTOS);
-  const found = corpusFiles((file) =>
-    corpusAvailable() ? wanted.has(file) : /\.(jpe?g|png|webp|avif|gif)$/i.test(file) && !/^(head-|hostile-|gen-1x1)/.test(file),
-  );
+  const found = corpusFiles((file) => wanted.has(file));
   const photos = new Map<string, string>();
   for (const [i, file] of found.names.slice(0, PHOTOS.length).entries()) {
     const bytes = readCorpusFile(found.dir, file);
@@ -109,7 +107,7 @@ function photoFolder(name: string): { dir: string; photos: Map<string, string>; 
     photos.set(relative, sha256(bytes));
   }
   const hostileName = "hostile-svg-script.svg";
-  const hostile = corpusAvailable() ? readCorpusFile(found.dir, hostileName) : new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>');
+  const hostile = readCorpusFile(found.dir, hostileName);
   writeFileSync(join(dir, hostileName), hostile);
   writeFileSync(join(dir, ".DS_Store"), "not an image, and a dotfile");
   return { dir, photos, hostile: hostileName };

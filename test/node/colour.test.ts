@@ -6,7 +6,7 @@
 import sharp, { type Sharp } from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { baseUrl, createTenant, type UploadJson } from "./api-client";
-import { FIXTURES_DIR, readCorpusFile } from "./corpus";
+import { readCorpus } from "./corpus";
 import { decodeRgba, psnr, type RawImage, sharpFromRaw, ssim } from "./image-compare";
 
 const MIN_PSNR_DB = 35;
@@ -52,7 +52,7 @@ beforeAll(async () => {
 
 describe("embedded ICC profiles are converted to sRGB", () => {
   it("jpeg-icc-adobergb.jpg at w=400 matches sharp's colour-managed resize", async () => {
-    const bytes = readCorpusFile(FIXTURES_DIR, "jpeg-icc-adobergb.jpg");
+    const bytes = readCorpus("jpeg-icc-adobergb.jpg");
     const ours = await transform(await upload("adobergb.jpg", bytes), "w=400&fmt=png");
     const unconverted = await transform(await upload("adobergb-hidden.jpg", hideJpegProfile(bytes)), "w=400&fmt=png");
     // As the brief states it (sharp shrinks the JPEG on load), and from sharp's full decode.
@@ -76,7 +76,7 @@ describe("embedded ICC profiles are converted to sRGB", () => {
     ["avif", (s: Sharp) => s.avif({ quality: 90 })],
   ] as const)("a Display P3 %s matches sharp's colour-managed resize", async (format, encodeAs) => {
     // A real photo converted to Display P3 by lcms2 and tagged with sharp's P3 profile.
-    const photo = readCorpusFile(FIXTURES_DIR, "photo-small-aero1.jpg");
+    const photo = readCorpus("photo-small-aero1.jpg");
     const p3 = new Uint8Array(await encodeAs(sharp(photo).withIccProfile("p3")).toBuffer());
     const ours = await transform(await upload(`aero1-p3.${format}`, p3), "w=320&fmt=png");
     const managed = await decodeRgba(sharp(p3).resize(320));

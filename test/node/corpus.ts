@@ -162,6 +162,13 @@ export async function readDerived(name: string): Promise<Uint8Array<ArrayBuffer>
   return (await bytes).slice();
 }
 
+/** A test image by name: our own file in test/fixtures, else a derived file, else a corpus file (which throws when absent). */
+export async function readTestImage(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  const own = join(FIXTURES_DIR, name);
+  if (existsSync(own)) return new Uint8Array(readFileSync(own));
+  return DERIVED[name] !== undefined ? readDerived(name) : readCorpus(name);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The CORPUS service binding of the workerd tests (vitest.config.ts).
 

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import sharp from "sharp";
 import mozjpegFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { FIXTURES_DIR } from "./corpus";
+import { corpusPath } from "./corpus";
 import { decodeRgba, maxAbsDiff, noise, psnr, ssim, synthesize, type RawImage } from "./image-compare";
 
 const WASM_PATH = resolve(import.meta.dirname, "../../wasm/jpeg/jpeg.wasm");
@@ -150,7 +150,7 @@ function crop(image: RawImage, width: number, height: number): RawImage {
 }
 
 async function photo(name: string, width: number): Promise<RawImage> {
-  return decodeRgba(sharp(join(FIXTURES_DIR, name)).rotate().resize({ width, withoutEnlargement: true }));
+  return decodeRgba(sharp(corpusPath(name)).rotate().resize({ width, withoutEnlargement: true }));
 }
 
 describe("native JPEG encoder: file structure", () => {
@@ -311,7 +311,7 @@ describe("native JPEG encoder against mozjpeg (the encoder it replaces for basel
     const logRatios = new Map<number, number[]>();
     for (const name of PHOTOS) {
       for (const width of WIDTHS) {
-        const { width: photoWidth = 0 } = await sharp(join(FIXTURES_DIR, name)).metadata();
+        const { width: photoWidth = 0 } = await sharp(corpusPath(name)).metadata();
         if (photoWidth <= width) continue;
         const source = await photo(name, width);
         for (const quality of QUALITIES) {

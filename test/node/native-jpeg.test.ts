@@ -8,12 +8,12 @@
 // the wrapper is loaded with a dynamic import so `tsc -p test/node` does not typecheck it (the
 // `*.wasm` module declaration lives in the worker types). Its API is restated below.
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import sharp from "sharp";
 import { decode as jpegJsDecode } from "jpeg-js";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ProblemError } from "../../src/errors";
-import { corpusFiles, FIXTURES_DIR, readCorpusFile } from "./corpus";
+import { corpusFiles, readCorpus, readCorpusFile, readTestImage } from "./corpus";
 import { mulberry32 } from "../mulberry32";
 
 const WASM_PATH = resolve(import.meta.dirname, "../../wasm/jpeg/jpeg.wasm");
@@ -118,15 +118,15 @@ function boxDown(ref: { width: number; height: number; data: Uint8Array; channel
 }
 
 describe("native JPEG decoder: pixels against sharp", () => {
-  const { dir, names } = jpegCorpus();
+  const { names } = jpegCorpus();
   const fixtureNames = ["jpegtran-restart-baseline.jpg", "jpegtran-restart-progressive.jpg", "gen-progressive.jpg", "gen-1x1.jpg"];
-  const all = [...names.map((n) => ({ dir, name: n })), ...fixtureNames.map((n) => ({ dir: FIXTURES_DIR, name: n }))];
+  const all = [...names, ...fixtureNames];
 
   it("decodes every corpus JPEG at 1/1 with PSNR >= 45 dB, and at 1/2, 1/4, 1/8 with the right size and PSNR >= 30 dB against a box-filtered reference", async () => {
     const rows: string[] = [];
     const failures: string[] = [];
-    for (const { dir: d, name } of all) {
-      const bytes = new Uint8Array(readFileSync(join(d, name)));
+    for (const name of all) {
+      const bytes = await readTestImage(name);
       const probe = jpeg.probe(bytes);
       expect(probe.supported, `${name}: ${probe.reason ?? ""}`).toBe(true);
       const cmyk = probe.color === "cmyk" || probe.color === "ycck";
@@ -151,7 +151,7 @@ describe("native JPEG decoder: pixels against sharp", () => {
 
   it("reports arithmetic-coded, lossless and 12-bit files as unsupported from the header (fallback)", () => {
     // A baseline file turned into SOF9 (arithmetic) and SOF3 (lossless) by its marker byte.
-    const base = new Uint8Array(readFileSync(join(FIXTURES_DIR, "photo-small-aero1.jpg")));
+    const base = readCorpus("photo-small-aero1.jpg");
     const sof = findMarker(base, 0xc0);
     expect(sof).toBeGreaterThan(0);
     for (const [marker, reason] of [[0xc9, /arithmetic/], [0xc3, /lossless/]] as const) {
@@ -178,7 +178,7 @@ describe("native JPEG decoder: pixels against sharp", () => {
   });
 
   it("the default export instantiates the imported module lazily and hands out views into WASM memory", () => {
-    const bytes = new Uint8Array(readFileSync(join(FIXTURES_DIR, "photo-small-aero1.jpg")));
+    const bytes = readCorpus("photo-small-aero1.jpg");
     expect(wrapper.nativeJpegMemoryBytes()).toBe(0);
     expect(wrapper.probeNativeJpeg(bytes)).toMatchObject({ width: 640, height: 480, supported: true, progressive: false, color: "ycbcr" });
     const img = wrapper.decodeNativeJpeg(bytes, 2);
@@ -292,21 +292,21 @@ function mutate(src: Uint8Array, rand: () => number): { bytes: Uint8Array; what:
 
 describe("native JPEG decoder: fuzzing", () => {
   const seeds = [
-    join(FIXTURES_DIR, "jpegtran-restart-baseline.jpg"),
-    join(FIXTURES_DIR, "jpegtran-restart-progressive.jpg"),
-    join(FIXTURES_DIR, "gen-progressive.jpg"),
-    join(FIXTURES_DIR, "photo-small-aero1.jpg"),
-    join(FIXTURES_DIR, "jpeg-grayscale-grey.jpg"),
+    "jpegtran-restart-baseline.jpg",
+    "jpegtran-restart-progressive.jpg",
+    "gen-progressive.jpg",
+    "photo-small-aero1.jpg",
+    "jpeg-grayscale-grey.jpg",
   ];
 
   it("never traps, hangs or throws anything but a 4xx ProblemError on mutated files (300 per seed)", async () => {
     // Extra seeds made with sharp: progressive 4:4:4 and baseline 4:2:0 of odd sizes.
-    const photo = new Uint8Array(readFileSync(join(FIXTURES_DIR, "photo-small-fruits.jpg")));
+    const photo = readCorpus("photo-small-fruits.jpg");
     const made = [
       new Uint8Array(await sharp(photo).resize(77, 51).jpeg({ progressive: true, chromaSubsampling: "4:4:4", quality: 90 }).toBuffer()),
       new Uint8Array(await sharp(photo).resize(45, 83).jpeg({ progressive: false, chromaSubsampling: "4:2:0", quality: 70 }).toBuffer()),
     ];
-    const inputs = [...seeds.map((p) => new Uint8Array(readFileSync(p))), ...made];
+    const inputs = [...(await Promise.all(seeds.map(readTestImage))), ...made];
     const counts = { ok: 0, partial: 0, rejected: 0 };
     const statuses = new Map<number, number>();
     let slowest = 0;

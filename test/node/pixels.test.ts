@@ -6,7 +6,7 @@
 import sharp, { type Sharp } from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseUrl, createTenant, type UploadJson } from "./api-client";
-import { CORPUS_DIR, corpusAvailable, corpusFiles, readCorpusFile } from "./corpus";
+import { corpusFiles, readCorpus } from "./corpus";
 import {
   changedBox,
   colourDistance,
@@ -51,18 +51,9 @@ const JPEG_TOLERANCE = 24;
 let apiKey = "";
 const ids = new Map<string, string>();
 
-function requireCorpus(): void {
-  if (!corpusAvailable()) {
-    throw new Error(
-      `The pixel tests need the shared corpus at ${CORPUS_DIR} (with MANIFEST.tsv): real photos, the EXIF orientation set ` +
-        "and the metadata samples are not in test/fixtures. Put the corpus there and run again.",
-    );
-  }
-}
-
+/** A corpus file (real photos, the EXIF orientation set, the metadata samples); throws naming the path when absent. */
 function corpusBytes(name: string): Uint8Array {
-  requireCorpus();
-  return readCorpusFile(CORPUS_DIR, name);
+  return readCorpus(name);
 }
 
 /** Uploads once per label (PUT /v1/images with the raw bytes); returns the image id. */
@@ -111,7 +102,6 @@ function reference(input: Uint8Array, build: (s: Sharp) => Sharp): Promise<RawIm
 }
 
 beforeAll(async () => {
-  requireCorpus();
   apiKey = (await createTenant("pixels")).key;
 });
 
@@ -221,10 +211,7 @@ describe("output sizes of every fit mode", () => {
 // 2. EXIF orientation
 
 describe("EXIF orientations come out upright", () => {
-  const names = (() => {
-    if (!corpusAvailable()) return [];
-    return corpusFiles((name) => /^orientation-(landscape|portrait)-[0-8]\.jpg$/.test(name)).names;
-  })();
+  const names = corpusFiles((name) => /^orientation-(landscape|portrait)-[0-8]\.jpg$/.test(name)).names;
   const outputs = new Map<string, RawImage>();
   const figures = new Map<string, { vsSharp: number; vsUpright?: number }>();
 
@@ -239,7 +226,6 @@ describe("EXIF orientations come out upright", () => {
   });
 
   it("the corpus has the 18 orientation files", () => {
-    requireCorpus();
     expect(names).toHaveLength(18);
   });
 
