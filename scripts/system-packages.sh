@@ -4,6 +4,8 @@
 #                             `npx playwright install` cannot work here)
 #   clang-14 lld-14 binaryen  the pinned toolchain that rebuilds wasm/jpeg/jpeg.wasm, so the
 #                             tests can check the committed module is what its C builds
+#   libjpeg-turbo-progs       jpegtran, which makes the restart-marker test JPEGs from a corpus
+#                             photo at test time (test/node/corpus.ts)
 # Run by `npm test` (scripts/test.mjs) before anything else; needs root or sudo to install.
 set -euo pipefail
 
@@ -12,6 +14,7 @@ missing=()
 command -v clang-14 >/dev/null 2>&1 || missing+=(clang-14)
 command -v wasm-ld-14 >/dev/null 2>&1 || missing+=(lld-14)
 command -v wasm-opt >/dev/null 2>&1 || missing+=(binaryen)
+command -v jpegtran >/dev/null 2>&1 || missing+=(libjpeg-turbo-progs)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing Debian packages: ${missing[*]}"
