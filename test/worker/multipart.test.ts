@@ -742,7 +742,7 @@ describe("streaming", () => {
 // --- real clients ---------------------------------------------------------------------------
 
 const decodeBase64 = (text: string): Uint8Array => Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
-const PNG_SHA256 = "c8b1364d7771dd2f5a1b2d7d633abcf3f48dafee608558ecd2e5fc98f61894cd";
+const PNG_SHA256 = "60b2c422dce4476bf942589534d1f3ec015011f45ccf49000b7cb321db9dc73d"; // test/fixtures/gen-1x1.png
 
 describe("bodies from real clients", () => {
   it("parses curl -F (quotes in filenames percent-encoded, as browsers do)", async () => {
