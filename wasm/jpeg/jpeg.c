@@ -146,14 +146,14 @@ static void init_tables(void) {
 }
 
 /* Huffman tables (T.81 Annex C). A DHT segment gives, for each code length L = 1..16, how many
- * codes have that length (BITS) and the symbols in order of increasing code (HUFFVAL). The codes
- * are canonical (C.2): the codes of one length are consecutive integers, the first code of
- * length 1 is 0, and the first code of length L+1 is (first code of length L + number of codes
- * of length L) << 1. Our decoding structure (see huff_symbol):
+ * codes have that length (BITS) and the symbols in order of increasing code (HUFFVAL). The
+ * codes are canonical (Annex C, Figures C.1 and C.2): the codes of one length are consecutive
+ * integers, the first code of length 1 is 0, and the first code of length L+1 is (first code
+ * of length L + number of codes of length L) << 1. Our decoding structure (see huff_symbol):
  *   - peek[]: indexed by the next PEEK_BITS bits of the stream; every code of at most PEEK_BITS
  *     bits owns the 2^(PEEK_BITS - L) entries that begin with it, which hold its length and
  *     symbol. In AC tables an entry also holds the coefficient itself when the code and the
- *     S extra bits that follow it (F.1.2.2.1, F.2.2.1) both lie within the PEEK_BITS bits.
+ *     S extra bits that follow it (F.1.2.2.1, F.2.2.2) both lie within the PEEK_BITS bits.
  *   - longer codes are found per length from the canonical numbering: the next L bits are a
  *     code of length L exactly when code - first[L] < count[L], and its symbol is
  *     sym[index[L] + code - first[L]]. */
@@ -403,7 +403,7 @@ static inline u32 be16(u32 p) { return ((u32)src[p] << 8) | src[p + 1]; }
 static int build_huff(Huff *h, const u8 *counts, const u8 *symbols, int total, int is_ac) {
   __builtin_memset(h, 0, sizeof(Huff));
   for (int i = 0; i < total; i++) h->sym[i] = symbols[i];
-  u32 code = 0, at = 0; /* the next code to assign (C.2), and its symbol's position */
+  u32 code = 0, at = 0; /* the next code to assign (Figure C.2), and its symbol's position */
   for (int len = 1; len <= 16; len++) {
     u32 n = counts[len - 1];
     if (code + n > (1u << len)) return 0; /* checked before any of these codes is stored */
