@@ -5,7 +5,7 @@ import { requireKey } from "./auth/middleware";
 import { createDb } from "./db/client";
 import { accessLog } from "./http/access-log";
 import { docsRoutes } from "./http/openapi";
-import { requestLimits } from "./http/request-limits";
+import { requestBodies, requestLimits } from "./http/request-limits";
 import type { AppEnv } from "./env";
 import { ProblemError, problemResponse, toProblem } from "./errors";
 import { randomId } from "./ids";
@@ -27,6 +27,7 @@ app.use(async (c, next) => {
   c.header("x-content-type-options", "nosniff");
 });
 app.use(accessLog);
+app.use(requestBodies);
 app.use(requestLimits);
 
 /**
@@ -85,7 +86,8 @@ for (const [path, allow] of ALLOWED_METHODS) {
 
 // A request answered before its body is read leaves the body alone: cancelling a body the
 // client is still sending tears the connection down (workerd), and the client then sees a
-// network error instead of the problem document.
+// network error instead of the problem document. The rest of every body is settled by
+// requestBodies (src/http/request-limits.ts).
 app.notFound((c) => problemResponse(new ProblemError(404, "not-found", "No such route."), c.req.path));
 
 app.onError((error, c) => errorResponse(error, c));

@@ -58,7 +58,8 @@ async function readBodyText(request: Request, maxBytes: number): Promise<string>
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel();
+      // Released, not cancelled: requestBodies drains the rest so the client gets this answer.
+      reader.releaseLock();
       throw new ProblemError(413, "payload-too-large", `The JSON body is larger than ${maxBytes} bytes.`);
     }
     text += decoder.decode(value, { stream: true });

@@ -7,6 +7,7 @@ import { deleteImageRow, findImage, listImages, updateImageMetadata, type ImageL
 import type { AppEnv } from "../env";
 import { invalidParameter, ProblemError, problemResponse, PROBLEM_TYPE_BASE } from "../errors";
 import { readJson } from "../http/json";
+import { detachedBody } from "../http/request-limits";
 import { docs } from "../http/openapi";
 import { imageView } from "../images/view";
 import { deleteImageEverywhere } from "../images/delete";
@@ -24,8 +25,8 @@ imageRoutes.post("/images", docs.uploadMultipart, async (c) => {
   const tenant = tenantOf(c.var.principal);
   await limitUploadRequest(c, tenant.id);
   const contentType = c.req.header("content-type") ?? "";
-  if (!/^multipart\/form-data\b/i.test(contentType) || !c.req.raw.body) {
-    await c.req.raw.body?.cancel();
+  const body = detachedBody(c.req.raw);
+  if (!/^multipart\/form-data\b/i.test(contentType) || !body) {
     throw new ProblemError(415, "unsupported-media-type", "POST /v1/images takes multipart/form-data; use PUT /v1/images for a raw image body.", {
       expected: "multipart/form-data",
       received: contentType || "(none)",
@@ -37,7 +38,7 @@ imageRoutes.post("/images", docs.uploadMultipart, async (c) => {
   const outcome = await ingestMultipart(
     deps,
     tenant.id,
-    c.req.raw.body,
+    body,
     contentType,
     origin(c),
     (field, text) => applyPlanField(plan, field, text, config, deps.limits),
@@ -50,30 +51,26 @@ imageRoutes.put("/images", docs.uploadRaw, async (c) => {
   const tenant = tenantOf(c.var.principal);
   await limitUploadRequest(c, tenant.id);
   const deps = ingestDeps(c);
-  const body = c.req.raw.body;
-  try {
-    const declared = Number(c.req.header("content-length") ?? "NaN");
-    if (Number.isFinite(declared) && declared > deps.limits.maxFileBytes) {
-      throw new ProblemError(413, "payload-too-large", `The file is larger than the limit of ${deps.limits.maxFileBytes} bytes.`);
-    }
-    if (!body) throw new ProblemError(400, "bad-request", "The request has no body: send the image bytes.");
-    const metadataText = c.req.header("x-metadata") ?? c.req.query("metadata");
-    const metadata = metadataText === undefined ? {} : parseMetadataJson(metadataText, "metadata", deps.limits.maxMetadataBytes);
-    const filename = c.req.query("filename") ?? filenameFromDisposition(c.req.header("content-disposition"));
-    const plan: ProcessingPlan = {};
-    const config = await tenantConfig(c.var.db, tenant.id, c.env.PRESETS);
-    const variantsText = c.req.header("x-variants") ?? c.req.query("variants");
-    if (variantsText !== undefined) applyPlanField(plan, "variants", variantsText, config, deps.limits);
-    const mode = c.req.query("mode");
-    if (mode !== undefined) applyPlanField(plan, "mode", mode, config, deps.limits);
-    const callbackUrl = c.req.query("callback_url");
-    if (callbackUrl !== undefined) applyPlanField(plan, "callback_url", callbackUrl, config, deps.limits);
-    const { row, duplicate } = await ingestImage(deps, tenant.id, { filename, body, metadata });
-    return finishUpload(c, tenant.id, { images: [imageView(row, origin(c), duplicate)], errors: [] }, plan);
-  } catch (error) {
-    await body?.cancel().catch(() => undefined);
-    throw error;
+  // Whatever ingest leaves unread when it refuses the file is drained by requestBodies, never cancelled.
+  const body = detachedBody(c.req.raw);
+  const declared = Number(c.req.header("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > deps.limits.maxFileBytes) {
+    throw new ProblemError(413, "payload-too-large", `The file is larger than the limit of ${deps.limits.maxFileBytes} bytes.`);
   }
+  if (!body) throw new ProblemError(400, "bad-request", "The request has no body: send the image bytes.");
+  const metadataText = c.req.header("x-metadata") ?? c.req.query("metadata");
+  const metadata = metadataText === undefined ? {} : parseMetadataJson(metadataText, "metadata", deps.limits.maxMetadataBytes);
+  const filename = c.req.query("filename") ?? filenameFromDisposition(c.req.header("content-disposition"));
+  const plan: ProcessingPlan = {};
+  const config = await tenantConfig(c.var.db, tenant.id, c.env.PRESETS);
+  const variantsText = c.req.header("x-variants") ?? c.req.query("variants");
+  if (variantsText !== undefined) applyPlanField(plan, "variants", variantsText, config, deps.limits);
+  const mode = c.req.query("mode");
+  if (mode !== undefined) applyPlanField(plan, "mode", mode, config, deps.limits);
+  const callbackUrl = c.req.query("callback_url");
+  if (callbackUrl !== undefined) applyPlanField(plan, "callback_url", callbackUrl, config, deps.limits);
+  const { row, duplicate } = await ingestImage(deps, tenant.id, { filename, body, metadata });
+  return finishUpload(c, tenant.id, { images: [imageView(row, origin(c), duplicate)], errors: [] }, plan);
 });
 
 const LIST_PARAMS = new Set(["limit", "cursor", "filename_prefix", "created_after", "created_before", "sha256"]);
