@@ -58,25 +58,39 @@ async function windowWithAtLeast(seconds: number): Promise<void> {
   if (left < seconds) await new Promise((resolve) => setTimeout(resolve, left * 1000 + 500));
 }
 
-/**
- * Sends a request and checks its Retry-After: the rest of the window at the moment the service
- * answered, in whole seconds rounded up (between the rests before sending and after the answer).
- */
-async function sendTimed(send: () => Promise<Response>): Promise<{ response: Response; retryAfter: number }> {
+interface Timed {
+  readonly response: Response;
+  /** Seconds left in the window before sending and after the answer. */
+  readonly before: number;
+  readonly after: number;
+}
+
+async function sendTimed(send: () => Promise<Response>): Promise<Timed> {
   const before = secondsLeftInWindow();
   const response = await send();
-  const after = secondsLeftInWindow();
-  const retryAfter = Number(response.headers.get("retry-after"));
-  const window = `Retry-After ${retryAfter}; the window ended ${after.toFixed(1)}..${before.toFixed(1)} s later`;
+  return { response, before, after: secondsLeftInWindow() };
+}
+
+/**
+ * Retry-After is the rest of the window at the moment the service answered, in whole seconds
+ * rounded up: between the rests before sending and after the answer.
+ */
+function expectRetryAfterWindowEnd({ response, before, after }: Timed): number {
+  const header = response.headers.get("retry-after");
+  const retryAfter = Number(header);
+  const window = `Retry-After ${header}; the window ended ${after.toFixed(1)}..${before.toFixed(1)} s later`;
+  expect(header, window).toMatch(/^\d+$/);
   expect(retryAfter, window).toBeGreaterThanOrEqual(Math.max(1, Math.ceil(after)));
   expect(retryAfter, window).toBeLessThanOrEqual(Math.ceil(before));
-  return { response, retryAfter };
+  return retryAfter;
 }
 
 /** The 429 a limit answers: Retry-After is the rest of the window, the body a rate-limited problem. */
 async function expectRateLimited(send: () => Promise<Response>, limit: string): Promise<void> {
-  const { response, retryAfter } = await sendTimed(send);
+  const timed = await sendTimed(send);
+  const { response } = timed;
   expect(response.status).toBe(429);
+  const retryAfter = expectRetryAfterWindowEnd(timed);
   expect(response.headers.get("content-type")).toBe("application/problem+json");
   const problem = (await response.json()) as Record<string, unknown>;
   expect(problem).toMatchObject({ type: "https://edge-images.dev/problems/rate-limited", status: 429, limit, retryAfter });
@@ -102,8 +116,10 @@ describe("rate limits through the bindings of a real wrangler dev (test/wrangler
     const form = new FormData();
     const files = LIMITS.uploadFiles + 2;
     for (let i = 0; i < files; i++) form.append("file", new Blob([await png(200 + i)]), `f${i}.png`);
-    const { response } = await sendTimed(() => fetch(`${server.baseUrl}/v1/images`, { method: "POST", headers: { authorization: `Bearer ${key}` }, body: form }));
+    const timed = await sendTimed(() => fetch(`${server.baseUrl}/v1/images`, { method: "POST", headers: { authorization: `Bearer ${key}` }, body: form }));
+    const { response } = timed;
     expect(response.status).toBe(207);
+    expectRetryAfterWindowEnd(timed);
     const body = (await response.json()) as { images: unknown[]; errors: Array<{ index: number; status: number; type: string }> };
     expect(body.images).toHaveLength(LIMITS.uploadFiles);
     expect(body.errors.map((error) => [error.index, error.status, error.type])).toEqual(
@@ -111,8 +127,10 @@ describe("rate limits through the bindings of a real wrangler dev (test/wrangler
     );
     // The next upload request of the tenant has no file left in the window: a 429 problem.
     const bytes = await png(300);
-    const { response: next } = await sendTimed(() => put(key, bytes));
+    const timedNext = await sendTimed(() => put(key, bytes));
+    const next = timedNext.response;
     expect(next.status).toBe(429);
+    expectRetryAfterWindowEnd(timedNext);
     expect(next.headers.get("content-type")).toBe("application/problem+json");
     expect(await next.json()).toMatchObject({ type: "https://edge-images.dev/problems/rate-limited", status: 429 });
   });
