@@ -644,7 +644,7 @@ describe("output format", () => {
 // Real photos
 
 describe("real photos", () => {
-  it("decodes, resizes and encodes a 2.5 MP JPEG to an 800 px WebP (timed)", async () => {
+  it("decodes, resizes and encodes a 2.5 MP JPEG to an 800x533 WebP whose pixels match sharp's within 12", async () => {
     const bytes = await loadCorpus("photo-medium-storm.jpg");
     const runs: number[] = [];
     let steps: string[] = [];
@@ -696,16 +696,6 @@ describe("real photos", () => {
     const none: StepName[] = [];
     await expect(runPipeline(source, options(), { ...CTX, signal: controller.signal, trace: (step) => none.push(step) })).rejects.toThrow();
     expect(none).toEqual([]);
-    // Yielding between steps costs little: same job with and without a (distant) deadline.
-    const timed = async (signal?: AbortSignal): Promise<number> => {
-      const started = performance.now();
-      await runPipeline(source, options({ width: 400, format: "jpeg" }), signal === undefined ? CTX : { ...CTX, signal });
-      return performance.now() - started;
-    };
-    await timed();
-    const plain = Math.min(await timed(), await timed());
-    const withSignal = Math.min(await timed(AbortSignal.timeout(60_000)), await timed(AbortSignal.timeout(60_000)));
-    console.log(`pipeline without signal ${plain.toFixed(0)} ms, with signal (11 event-loop turns) ${withSignal.toFixed(0)} ms`);
   });
 
   it("cover-crops a progressive 4 MP JPEG with auto gravity to AVIF", async () => {
