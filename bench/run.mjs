@@ -28,6 +28,7 @@
 // `wrangler dev` per case: slower, adds the workerd peak-RSS cross-check, which a shared
 // process cannot give because freed memory is reused without showing in RSS).
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
@@ -354,7 +355,11 @@ async function runOurs(base, bytes, op, runCount = RUNS, path = "native") {
   const url = `${base}/run?op=${op.op}&query=${encodeURIComponent(op.query)}&path=${path}`;
   for (let i = 0; i < runCount; i++) {
     const { response, body, roundTripMs, cpuMs } = await timedRequest(url, bytes, pids);
-    if (!response.ok || body.error) throw new Error(`POST /run?op=${op.op}: ${response.status} ${body.error ?? ""}`);
+    if (!response.ok || body.error) {
+      const error = new Error(`POST /run?op=${op.op}: ${response.status} ${body.error ?? ""}`);
+      error.refused = body.refused === true;
+      throw error;
+    }
     runs.push({ ...body, roundTripMs, cpuMs });
     // Peak RSS of the first request after the reset. Later runs add garbage that workerd has
     // no reason to collect (no memory pressure locally), so their peak RSS says little.
@@ -427,6 +432,16 @@ if (photos.length === 0) {
   process.exit(1);
 }
 
+/** Which build of our codec module the run used: the bundle takes the working tree's file. */
+function wasmState() {
+  const file = "wasm/jpeg/jpeg.wasm";
+  const sha = createHash("sha256").update(readFileSync(join(ROOT, file))).digest("hex").slice(0, 12);
+  const git = (...args) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" }).stdout.trim();
+  const commit = git("log", "-1", "--format=%h", "--", file) || "?";
+  const changed = git("status", "--porcelain", "--", file) !== "";
+  return `${file}: sha256 ${sha}…, last commit touching it ${commit}${changed ? " (**the working tree's copy differs from that commit**)" : " (unchanged since)"}`;
+}
+
 const sharpModule = (await import("sharp")).default;
 const wranglerVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "wrangler", "package.json"), "utf8")).version;
 const cpus = os.cpus();
@@ -437,6 +452,7 @@ const header = [
   `- Machine: ${cpus.length} × ${cpus[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}`,
   `- Node ${process.version}, wrangler ${wranglerVersion}, sharp ${sharpModule.versions.sharp} (libvips ${sharpModule.versions.vips}), run ${new Date().toISOString()}`,
   `- Corpus: ${CORPUS}`,
+  `- ${wasmState()}`,
 ];
 
 const busyBefore = machineBusyTicks();
@@ -507,9 +523,15 @@ try {
         await stopServer();
         base = await startServer();
       }
-      const ours = await runOurs(base, readFileSync(join(CORPUS, file)), FIT_OP, 2);
-      process.stderr.write(`ours ${since(t)}`);
-      fitResults.push({ file, ours });
+      try {
+        const ours = await runOurs(base, readFileSync(join(CORPUS, file)), FIT_OP, 2);
+        process.stderr.write(`ours ${since(t)}`);
+        fitResults.push({ file, ours });
+      } catch (error) {
+        if (!error.refused) throw error;
+        process.stderr.write(`refused by the service (by design): ${error.message}`);
+        fitResults.push({ file, refused: error.message.replace(/^POST \S+ /, "") });
+      }
     });
   }
 } finally {
@@ -574,9 +596,10 @@ for (const r of results) {
   rows.push(
     `| ${r.photo.file} | ${mp.toFixed(2)} | ${r.name} | ${PATH_LABEL[r.path]} | ${last.output.width}×${last.output.height} | ${ms(s.decode)} | ${ms(s.resize)} | ${ms(s.encode)} | **${ms(s.total)}** | ${ms(s.cold)} | ${ms(s.roundTrip)} | ${ms(s.echo)} | ${ms(s.cpu)} | **${ms(s.sharpTotal)}** | ${ms(s.sharpDecode)} | **${s.ratio.toFixed(1)}×** |`,
   );
-  const sameCoding = r.ours.coding === r.sharp.coding && oq.width === sq.width && oq.height === sq.height;
+  const sameSize = oq.width === sq.width && oq.height === sq.height;
+  const sameCoding = r.ours.coding === r.sharp.coding;
   qualityRows.push(
-    `| ${r.photo.file} | ${r.name} | ${PATH_LABEL[r.path]} | ${oq.width}×${oq.height} / ${sq.width}×${sq.height} | ${r.ours.coding} / ${r.sharp.coding}${sameCoding ? "" : " **(differ)**"} | ${s.ourBytes} | ${s.sharpBytes} | ${(s.ourBytes / s.sharpBytes).toFixed(2)} | ${oq.ssim.toFixed(4)} | ${sq.ssim.toFixed(4)} | ${oq.psnr.toFixed(2)} | ${sq.psnr.toFixed(2)} |`,
+    `| ${r.photo.file} | ${r.name} | ${PATH_LABEL[r.path]} | ${oq.width}×${oq.height} / ${sq.width}×${sq.height}${sameSize ? "" : " (rounding differs)"} | ${r.ours.coding} / ${r.sharp.coding}${sameCoding ? "" : " **(differ)**"} | ${s.ourBytes} | ${s.sharpBytes} | ${(s.ourBytes / s.sharpBytes).toFixed(2)} | ${oq.ssim.toFixed(4)} | ${sq.ssim.toFixed(4)} | ${oq.psnr.toFixed(2)} | ${sq.psnr.toFixed(2)} |`,
   );
   peakRows.push(
     `| ${r.photo.file} | ${r.name} | ${PATH_LABEL[r.path]} | ${rssText(s.rssDelta)} | ${mib(s.sharpRssDelta)} | ${mib(s.peak)} | ${fits(s.peak)} |`,
@@ -596,7 +619,8 @@ const verdicts = photos.flatMap((photo) =>
   }),
 );
 
-const fitRows = fitResults.map(({ file, ours }) => {
+const fitRows = fitResults.map(({ file, ours, refused }) => {
+  if (refused !== undefined) return `| ${file} | | | refused, as designed: ${refused} | | | | | n/a |`;
   const peakRun = ours.runs.reduce((best, x) => (x.memory.peak > best.memory.peak ? x : best));
   const { input, memory } = peakRun;
   const mp = (input.width * input.height) / 1e6;
@@ -623,7 +647,7 @@ const report = [
   ``,
   `## Output size and quality (both outputs against one reference)`,
   ``,
-  `Reference: sharp's Lanczos3 resize of the fully decoded source (EXIF orientation applied, no shrink-on-load) to the output's exact size; both outputs decoded by sharp (bench/quality.mjs, metrics from test/node/image-compare.ts: luma SSIM over 8×8 windows, RGB PSNR). Coding is read from each output file. Encoder settings given to sharp: JPEG baseline, optimised Huffman tables, chroma 4:2:0 below q90 and 4:4:4 from q90 (sharp has no 4:2:2, which ours uses from q80 to q89); WebP lossy, method 4, default preset, no sharp YUV, no auto filter (src/codecs/webp.ts's settings).`,
+  `Reference: sharp's Lanczos3 resize of the fully decoded source (EXIF orientation applied, no shrink-on-load) to the output's exact size; both outputs decoded by sharp (bench/quality.mjs, metrics from test/node/image-compare.ts: luma SSIM over 8×8 windows, RGB PSNR). Coding is read from each output file (the JPEG frame header's sampling factors; **(differ)** marks a row where the two sides are not coded alike). Where the two sides round the output height differently, each is compared with the reference of its own size. Encoder settings given to sharp: JPEG baseline, optimised Huffman tables, chroma 4:2:0 below q90 and 4:4:4 from q90 (sharp has no 4:2:2, which ours uses from q80 to q89); WebP lossy, method 4, default preset, no sharp YUV, no auto filter (src/codecs/webp.ts's settings).`,
   ``,
   `| photo | op | path | out px ours / sharp | coding ours / sharp | ours bytes | sharp bytes | ours/sharp bytes | ours SSIM | sharp SSIM | ours PSNR dB | sharp PSNR dB |`,
   `|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|`,
@@ -653,8 +677,11 @@ const report = [
   `|---|---|---:|---|---|---:|---:|---:|---|`,
   ...fitRows,
   ``,
+  ...(fitResults.some((f) => f.refused !== undefined)
+    ? [`A source refused above is one the service answers with a 4xx by design (a decode limit, see README "How images are processed"), not a failure of the bench.`, ``]
+    : []),
   ...(failures.length > 0 ? [`## Cases that failed`, ``, ...failures.map((f) => `- ${f}`), ``] : []),
-  ...([...results, ...fitResults].some((r) => r.ours.runs.some((x) => x.memory.unknownModules > 0))
+  ...([...results, ...fitResults].some((r) => r.ours?.runs.some((x) => x.memory.unknownModules > 0))
     ? [`**Warning:** a WASM module missing from MODULE_LABELS in bench/worker.ts was instantiated; memory it keeps between steps is not counted. Add it there.`, ``]
     : []),
   `## How to read this`,

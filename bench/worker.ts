@@ -38,6 +38,7 @@ import codecWasm from "../wasm/jpeg/jpeg.wasm";
 import { wasmMemory } from "../src/codecs";
 import { nativePool } from "../src/codecs/native";
 import { avifDecoder, avifEncoder, jpegDecoder, jpegEncoder, pngCodec, resizer, webpDecoder, webpEncoder } from "../src/codecs/wasm";
+import { ProblemError } from "../src/errors";
 import { probeImage } from "../src/images/probe";
 import { runPipeline, type StepName } from "../src/pipeline";
 import { DEFAULT_LIMITS, parseTransform } from "../src/transform/params";
@@ -297,6 +298,10 @@ export default {
         const path = url.searchParams.get("path") === "jsquash" ? "jsquash" : "native";
         return await run(request, op, query, path, url.searchParams.get("out") === "1");
       } catch (error) {
+        // A source the service refuses by design (e.g. over a decode limit: 422) is a result, not a failure.
+        if (error instanceof ProblemError && error.status >= 400 && error.status < 500) {
+          return Response.json({ error: `${error.status} ${error.code}: ${error.message}`, refused: true }, { status: error.status });
+        }
         return Response.json({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, { status: 500 });
       }
     }
