@@ -318,7 +318,8 @@ static inline int huff_symbol(const Huff *h) {
 }
 
 /* One AC step (T.81 F.2.2.2: the symbol RS = run << 4 | size, then `size` extra bits that
- * EXTEND turns into the coefficient). Returns RS; *value is set when size > 0. */
+ * EXTEND turns into the coefficient). Returns RS; *value is set when size > 0. The extra bits
+ * are read even when the run then passes the end of the block (corrupt data). */
 static inline int ac_symbol(const Huff *h, int *value) {
   if (bitcnt < 32) fill(); /* a code (<= 16 bits) and its extra bits (<= 15) */
   u32 e = h->peek[bitbuf >> (64 - PEEK_BITS)];
@@ -1232,9 +1233,10 @@ static void block_dc_refine(i16 *cb, int al) {
 }
 
 /* Progressive AC scans (T.81 G.1.2.2 first scans, G.1.2.3 refinement scans) cover the band
- * Ss..Se of one component's blocks. The symbol EOBn (run n < 15, size 0) followed by n bits
- * ends the current band and gives EOBRUN = 2^n + those bits bands in all that end here;
- * `eobrun` holds how many of them, after the current one, are still to come. */
+ * Ss..Se of one component's blocks. The symbol EOBn (run n < 15, size 0) and the n bits after
+ * it give EOBRUN = 2^n + those bits (G.1.2.2, Table G.1): the number of bands, the current one
+ * included, that end here. `eobrun` holds how many of them, after the current one, are still
+ * to come. */
 
 /* Zigzag positions from..to as a mask (empty when from > to). */
 static inline u64 band_bits(int from, int to) {
@@ -1243,10 +1245,12 @@ static inline u64 band_bits(int from, int to) {
   return upto & (~0ull << from);
 }
 
-static inline int eob_run_length(int n) { /* G.1.2.2: 2^n - 1 + the next n bits */
+static inline int eob_run_length(int n) { /* EOBRUN - 1: the bands after this one */
   return (1 << n) - 1 + (n ? (int)get_bits(n) : 0);
 }
 
+/* A first scan of one block's band (G.1.2.2): run/size symbols as in sequential mode, within
+ * Ss..Se, each coefficient scaled by 2^Al (the point transform). */
 static void block_ac_first(Comp *c, i16 *cb, u64 *nzp, int ss, int se, int al) {
   if (eobrun > 0) { eobrun--; return; }
   const Huff *h = &hac[c->ta];
@@ -1259,7 +1263,7 @@ static void block_ac_first(Comp *c, i16 *cb, u64 *nzp, int ss, int se, int al) {
     }
     k += run;
     if (k > se) { corrupt = 1; break; }
-    coef_set(c, cb, nzp, k, (int)((u32)v << al)); /* the point transform: value * 2^Al */
+    coef_set(c, cb, nzp, k, (int)((u32)v << al));
   }
 }
 
