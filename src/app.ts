@@ -31,7 +31,7 @@ app.use(requestBodies);
 app.use(requestLimits);
 
 /**
- * CORS: any origin may call the API and fetch images. Safe with `*` because the API
+ * CORS: every origin may call the API and fetch images. Safe with `*` because the API
  * authenticates with bearer keys sent explicitly in `Authorization`, never with cookies or
  * other ambient credentials (and `*` forbids credentialed requests anyway), so a foreign
  * page can do nothing it could not do with its own key. Preflights answer 204 here.

@@ -152,7 +152,7 @@ export async function loadSource(bucket: R2Bucket, key: string, limits: RenderLi
       { width, height, maxSourcePixels: limits.maxSourcePixels },
     );
   }
-  // Only JPEG shrinks on load: any other format decodes at full size, which must fit the
+  // Only JPEG shrinks on load: every other format decodes at full size, which must fit the
   // isolate (the decode step checks JPEGs from their headers, and everything again).
   const format = object.customMetadata?.["format"];
   if (format !== "jpeg" && width * height > DEFAULT_MAX_FULL_DECODE_PIXELS) {
