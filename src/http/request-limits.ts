@@ -38,24 +38,20 @@ export async function settleRequestBody(request: Request): Promise<void> {
     if (declared === 0 || (Number.isFinite(declared) && declared > DRAIN_MAX_BYTES)) return;
   }
   const reader = body.getReader();
-  const deadline = Date.now() + DRAIN_MAX_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), DRAIN_MAX_MS);
+  });
   try {
     for (let drained = 0; drained <= DRAIN_MAX_BYTES; ) {
-      const left = deadline - Date.now();
-      if (left <= 0) return;
-      const timeout = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), left);
-      });
       const result = await Promise.race([reader.read(), timeout]);
-      clearTimeout(timer);
       if (result === "timeout" || result.done) return;
       drained += result.value.byteLength;
     }
   } catch {
     // The client went away or the body errored: nothing left to answer to.
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
     try {
       reader.releaseLock();
     } catch {
