@@ -1,6 +1,8 @@
 /**
  * mulberry32: a small seeded PRNG for tests and fuzzers, so a failure can be replayed from its
- * seed. Pure (no platform API): imported by the workerd and the Node-side tests alike.
+ * seed. The generator is Tommy Ettinger's Mulberry32 (public domain, 2017): a Weyl sequence with
+ * increment 0x6D2B79F5 whose state is scrambled by three xorshift-multiply rounds; its constants
+ * are the generator's definition. Pure (no platform API): imported by the workerd and the Node-side tests alike.
  */
 export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;

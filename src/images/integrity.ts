@@ -1,4 +1,5 @@
 import { ProblemError } from "../errors";
+import { CRC32_INITIAL, crc32Final, crc32Update } from "./crc32";
 import type { ImageFormat } from "./format";
 
 /**
@@ -231,7 +232,7 @@ class PngWalker extends StructureWalker {
     }
     if (this.awaitingCrc) {
       this.awaitingCrc = false;
-      if (this.checking !== undefined && (this.crc ^ 0xffffffff) >>> 0 !== u32(header, 0)) {
+      if (this.checking !== undefined && crc32Final(this.crc) !== u32(header, 0)) {
         this.failure = `the ${this.checking} chunk is damaged (its CRC does not match)`;
         return;
       }
@@ -247,7 +248,7 @@ class PngWalker extends StructureWalker {
     }
     const critical = (header[4] ?? 0) >= 0x41 && (header[4] ?? 0) <= 0x5a;
     this.checking = critical ? type : undefined;
-    this.crc = critical ? crc32Update(0xffffffff, header.subarray(4, 8)) : 0;
+    this.crc = critical ? crc32Update(CRC32_INITIAL, header.subarray(4, 8)) : 0;
     this.skip = length; // data; then the CRC as a 4-byte header
     this.awaitingCrc = true;
     this.need = 4;
@@ -261,28 +262,6 @@ class PngWalker extends StructureWalker {
   protected missingEnd(): string {
     return "it stops before the IEND chunk";
   }
-}
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (PNG, zlib) running state: start at 0xffffffff, xor the end result with 0xffffffff. */
-function crc32Update(crc: number, bytes: Uint8Array): number {
-  let c = crc;
-  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
-  return c >>> 0;
-}
-
-/** CRC-32 of a whole buffer (as PNG chunk CRCs use it). */
-export function crc32(bytes: Uint8Array): number {
-  return (crc32Update(0xffffffff, bytes) ^ 0xffffffff) >>> 0;
 }
 
 class GifWalker extends StructureWalker {

@@ -21,6 +21,7 @@
  * - it knows nothing of frames, alpha, CMYK, progressive scans or HEIC-vs-AVIF brands.
  */
 import { ProblemError } from "../errors";
+import { crc32 } from "./crc32";
 import type { ImageFormat } from "./format";
 
 /**
@@ -443,7 +444,7 @@ function probePng(b: Bytes): ImageProbe {
   if (first !== "IHDR") throw invalid("png", `The PNG starts with a ${fourcc(first)} chunk instead of IHDR.`);
   if (b.u32be(8) !== 13) throw invalid("png", `The PNG's IHDR chunk is ${b.u32be(8)} bytes long instead of 13.`);
   if (!b.has(8, 25)) throw invalid("png", "The PNG's IHDR chunk is truncated.");
-  if (crc32(b.data, 12, 29) !== b.u32be(29)) throw invalid("png", "The PNG's IHDR chunk fails its CRC check.");
+  if (crc32(b.data.subarray(12, 29)) !== b.u32be(29)) throw invalid("png", "The PNG's IHDR chunk fails its CRC check.");
   const width = b.u32be(16);
   const height = b.u32be(20);
   const depth = b.u8(24);
@@ -486,25 +487,6 @@ function probePng(b: Bytes): ImageProbe {
     colorSpace: colorType === 0 || colorType === 4 ? "gray" : "rgb",
     iccProfile: icc,
   };
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (ISO-HDLC, as PNG uses) of data[start, end). */
-function crc32(data: Uint8Array, start: number, end: number): number {
-  let table = crcTable;
-  if (table === undefined) {
-    table = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-    crcTable = table;
-  }
-  let crc = 0xffffffff;
-  for (let i = start; i < end; i++) crc = (table[(crc ^ (data[i] ?? 0)) & 0xff] ?? 0) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------

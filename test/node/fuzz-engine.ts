@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import sharp from "sharp";
+import { crc32 } from "../../src/images/crc32";
 import { corpusFiles, readCorpusFile } from "./corpus";
 import { mulberry32 } from "../mulberry32";
 import { reloadAt, reloadsBetween, type Reload } from "./wrangler-dev";
@@ -92,21 +93,6 @@ export class Rng {
 // ---------------------------------------------------------------------------------------------
 // Image mutations.
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes: Uint8Array<ArrayBuffer>): number {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = (CRC_TABLE[(c ^ byte) & 0xff] ?? 0) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 const INTERESTING_16 = [0, 1, 2, 255, 256, 0x7fff, 0x8000, 0xfffe, 0xffff];
 const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 20_001, 50_000, 65_536];

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { decode, encode } from "../../src/codecs";
 import type { RgbaImage } from "../../src/codecs/types";
 import type { ImageFormat } from "../../src/images/format";
-import { crc32 } from "../../src/images/integrity";
+import { crc32 } from "../../src/images/crc32";
 import { decodeNativeJpeg } from "../../src/codecs/native-jpeg";
 import {
   applyCmykTransform,

@@ -11,7 +11,7 @@ import { nativePool } from "../../src/codecs/native";
 import { pngLayout } from "../../src/codecs/png-layout";
 import type { RgbaImage } from "../../src/codecs/types";
 import { ProblemError } from "../../src/errors";
-import { crc32 } from "../../src/images/integrity";
+import { crc32 } from "../../src/images/crc32";
 import { runPipeline, type SourceImage } from "../../src/pipeline";
 import type { TransformOptions } from "../../src/transform/options";
 import { corpusNames, loadCorpus, loadImage } from "./fixtures";

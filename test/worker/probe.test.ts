@@ -7,6 +7,7 @@ import type { ImageFormat } from "../../src/images/format";
 import { type ImageProbe, PROBE_WINDOW_BYTES, probeImage, sniffImageFormat } from "../../src/images/probe";
 import licenses from "../fixtures/LICENSES.tsv?raw";
 import { fixtureNames, hasFixture, loadCorpus, loadCorpusHead, loadCorpusText, loadFixture, loadImage } from "./fixtures";
+import { crc32 } from "../../src/images/crc32";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -88,14 +89,6 @@ function jpeg(...segments: Part[]): Uint8Array {
 }
 
 // PNG ----------------------------------------------------------------------------------------
-function crc32(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
 function chunk(type: string, ...data: Part[]): Uint8Array {
   const body = bytes(type, ...data);
   return bytes(u32be(body.length - 4), body, u32be(crc32(body)));
