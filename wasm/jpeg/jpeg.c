@@ -229,6 +229,10 @@ static void fill(void) {
     u64 w;
     __builtin_memcpy(&w, src + pos, 8);
     w = __builtin_bswap64(w);
+    /* Fast path when none of the eight bytes is 0xFF (no stuffing or marker to handle): an
+     * 0xFF byte is a zero byte of ~w, and (x - 0x01..) & ~x & 0x80.. is non-zero exactly when
+     * x has a zero byte (the "determine if a word has a zero byte" test of Sean Eron Anderson's
+     * Bit Twiddling Hacks, after Alan Mycroft). */
     u64 x = ~w;
     if (((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) == 0) {
       int n = (64 - bitcnt) >> 3;
@@ -915,24 +919,71 @@ static const u8 *comp_row(Comp *c, int iy) {
   return c->rowbuf[g % 3] + (size_t)(iy - g * c->grows) * (size_t)c->stride;
 }
 
-/* Doubling a chroma row by linear interpolation between sample centres. With centred siting
- * (JFIF), sample i of a half-resolution row covers output samples 2i and 2i+1, whose centres
- * lie a quarter of a sample before and after its own: output 2i = (3 s[i] + s[i-1]) / 4,
- * output 2i+1 = (3 s[i] + s[i+1]) / 4, the edge sample standing in for its missing neighbour.
- * w[0..cw-1] holds the row already multiplied by `scale` (1, or 4 after a vertical pass with
- * the same 3:1 weights); w[-1] and w[cw] are written here. Exact halves round up for even
- * outputs and down for odd ones (even_bias, odd_bias), so neither direction is favoured; this
- * is also how the decoders our tests compare with round. Eight outputs per step: up[] and w[]
- * have room past 2 cw and cw for the last step. */
-static void double_row(i16 *w, int cw, u8 *up, int even_bias, int odd_bias, int shift) {
+/* Chroma upsampling by 2 along either axis or both, by linear interpolation between sample
+ * centres.
+ *
+ * Derivation. With centred chroma siting (JFIF, T.871), chroma sample i of a half-resolution
+ * axis lies midway between the full-resolution samples 2i and 2i+1, whose centres are therefore
+ * a quarter of a chroma sample before and after it. Interpolating linearly between the two
+ * chroma samples around each output centre gives
+ *   output 2i   = 3/4 s[i] + 1/4 s[i-1]
+ *   output 2i+1 = 3/4 s[i] + 1/4 s[i+1],
+ * that is 3/4 for the nearest input sample and 1/4 for the next nearest, per axis; an edge
+ * sample stands in for its missing neighbour. Doubling both axes applies this once per axis,
+ * and the weights multiply: 9/16 nearest, 3/16 for each of the two next nearest along one axis,
+ * 1/16 diagonal. In integers the sums are 3a + b (quarters) for one axis and
+ * 3 (3a + b) + (3c + d) (sixteenths) for two, divided by a shift.
+ *
+ * Rounding. A sum of quarters is an exact half when its remainder is 2: adding 2 before the
+ * shift rounds such halves up, adding 1 rounds them down (in sixteenths: 8 up, 7 down). The
+ * rounding term alternates between the two output phases (even and odd outputs) of the axis
+ * rounded: 1 and 2 of 4 for one axis (by row parity down, by column parity across); 8 and 7 of
+ * 16 by column parity for both, where the vertical step is exact and only the horizontal one
+ * rounds. Half the ties go each way, so rounding does not bias the image.
+ *
+ * This is the rounding of the "fancy upsampling" in libjpeg's jdsample.c (libjpeg-turbo's h2v1,
+ * h1v2 and h2v2 cases, which mozjpeg, the JPEG library of sharp's libvips, shares); the tests
+ * compare our pixels with sharp's, so we match it on purpose. The code is ours: a vertical pass
+ * into 16-bit sums (column_sums), then a rounding shift (round_row) or a horizontal doubling
+ * (double_row). */
+
+/* w[i] for i < cw, eight at a time: closer_row[i] alone (other_row 0: no vertical step), or
+ * 3 closer_row[i] + other_row[i], the vertical 3:1 weights in quarters. Row buffers have room
+ * for the last step's reads; w has room for its writes. */
+static void column_sums(i16 *w, const u8 *closer_row, const u8 *other_row, int cw) {
+  for (int i = 0; i < cw; i += 8) {
+    v128_t sum = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(closer_row + i));
+    if (other_row) {
+      v128_t other = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(other_row + i));
+      sum = wasm_i16x8_add(wasm_i16x8_add(wasm_i16x8_shl(sum, 1), sum), other);
+    }
+    wasm_v128_store(w + i, sum);
+  }
+}
+
+/* up[i] = (w[i] + rounding) >> shift for i < cw, eight at a time (up has room past cw). */
+static void round_row(const i16 *w, int cw, u8 *up, int rounding, int shift) {
+  const v128_t r = wasm_i16x8_splat((i16)rounding);
+  for (int i = 0; i < cw; i += 8) {
+    v128_t v = wasm_u16x8_shr(wasm_i16x8_add(wasm_v128_load(w + i), r), shift);
+    wasm_v128_store64_lane(up + i, wasm_u8x16_narrow_i16x8(v, v), 0);
+  }
+}
+
+/* Doubling a row horizontally: w[0..cw-1] holds the row in units of 1/scale (1, or 4 after a
+ * vertical step); output 2i = (3 w[i] + w[i-1] + even_rounding) >> shift, output 2i+1 =
+ * (3 w[i] + w[i+1] + odd_rounding) >> shift. w[-1] and w[cw] are written here (the edge
+ * samples). Eight inputs, sixteen outputs per step: up[] and w[] have room past 2 cw and cw for
+ * the last step. */
+static void double_row(i16 *w, int cw, u8 *up, int even_rounding, int odd_rounding, int shift) {
   w[-1] = w[0];
   w[cw] = w[cw - 1];
-  const v128_t be = wasm_i16x8_splat((i16)even_bias), bo = wasm_i16x8_splat((i16)odd_bias);
+  const v128_t re = wasm_i16x8_splat((i16)even_rounding), ro = wasm_i16x8_splat((i16)odd_rounding);
   for (int i = 0; i < cw; i += 8) {
     v128_t mid = wasm_v128_load(w + i), left = wasm_v128_load(w + i - 1), right = wasm_v128_load(w + i + 1);
     v128_t mid3 = wasm_i16x8_add(wasm_i16x8_shl(mid, 1), mid);
-    v128_t even = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(mid3, left), be), shift);
-    v128_t odd = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(mid3, right), bo), shift);
+    v128_t even = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(mid3, left), re), shift);
+    v128_t odd = wasm_u16x8_shr(wasm_i16x8_add(wasm_i16x8_add(mid3, right), ro), shift);
     v128_t first8 = wasm_i16x8_shuffle(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
     v128_t next8 = wasm_i16x8_shuffle(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
     wasm_v128_store(up + 2 * i, wasm_u8x16_narrow_i16x8(first8, next8));
@@ -940,36 +991,22 @@ static void double_row(i16 *w, int cw, u8 *up, int even_bias, int odd_bias, int 
 }
 
 /* Output row y of component c at the output resolution: the component's own row when it needs
- * no upsampling; linear interpolation for a factor of 2 across and/or down (not at 1/8 scale,
- * where each sample is the mean of a whole block); sample replication otherwise. */
+ * no upsampling; linear interpolation (above) for a factor of 2 across and/or down (not at 1/8
+ * scale, where each sample is the mean of a whole block); sample replication otherwise. */
 static const u8 *upsample_row(Comp *c, int y) {
   int rh = c->rh, rv = c->rv, cw = c->cw;
   u8 *up = c->up;
   if (rh == 1 && rv == 1) return comp_row(c, y);
-  int interpolate = kout > 1;
-  i16 *w = c->tbuf + 8;
-  if (interpolate && rh == 2 && rv == 1) {
-    const u8 *s = comp_row(c, y);
-    for (int i = 0; i < cw; i += 8)
-      wasm_v128_store(w + i, wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(s + i)));
-    double_row(w, cw, up, 1, 2, 2);
-    return up;
-  }
-  if (interpolate && rv == 2 && rh <= 2) {
-    /* vertically: output row y lies a quarter of a sample row from row y/2, towards the row
-     * after it when y is odd, before it when y is even */
-    const u8 *near = comp_row(c, y >> 1), *far = comp_row(c, (y >> 1) + ((y & 1) ? 1 : -1));
-    if (rh == 1) {
-      int bias = (y & 1) ? 2 : 1;
-      for (int i = 0; i < cw; i++) up[i] = (u8)((near[i] * 3 + far[i] + bias) >> 2);
-      return up;
-    }
-    for (int i = 0; i < cw; i += 8) {
-      v128_t n = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(near + i));
-      v128_t f = wasm_u16x8_extend_low_u8x16(wasm_v128_load64_zero(far + i));
-      wasm_v128_store(w + i, wasm_i16x8_add(wasm_i16x8_add(wasm_i16x8_shl(n, 1), n), f));
-    }
-    double_row(w, cw, up, 8, 7, 4);
+  if (kout > 1 && rh <= 2 && rv <= 2) {
+    i16 *w = c->tbuf + 8;
+    const u8 *closer_row = comp_row(c, y / rv), *other_row = 0;
+    /* doubled vertically: output row y lies a quarter of a sample row from chroma row y/2,
+     * towards the row before it when y is even, the row after it when y is odd */
+    if (rv == 2) other_row = comp_row(c, (y >> 1) + ((y & 1) ? 1 : -1));
+    column_sums(w, closer_row, other_row, cw);
+    if (rh == 1) round_row(w, cw, up, 1 + (y & 1), 2);  /* down only: quarters, 1 or 2 by row parity */
+    else if (rv == 1) double_row(w, cw, up, 1, 2, 2);   /* across only: quarters, 1 and 2 by column parity */
+    else double_row(w, cw, up, 8, 7, 4);                /* both: sixteenths, 8 and 7 by column parity */
     return up;
   }
   const u8 *s = comp_row(c, y / rv);

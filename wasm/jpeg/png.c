@@ -86,13 +86,21 @@ EXPORT(png_rows_begin) int png_rows_begin(int width, int height, int type, int d
   return 1;
 }
 
+/* The Paeth predictor (PNG specification, W3C PNG / ISO/IEC 15948, section 9.4 "Filter type 4:
+ * Paeth", after Alan W. Paeth): of a (left), b (above) and c (upper left), the one nearest to
+ * a + b - c, ties going to a, then b. */
 static inline int paeth(int a, int b, int c) {
   int p = a + b - c;
   int pa = p > a ? p - a : a - p, pb = p > b ? p - b : b - p, pc = p > c ? p - c : c - p;
   return (pa <= pb && pa <= pc) ? a : pb <= pc ? b : c;
 }
 
-/* Undo the scanline's filter in place (cur[1..]) against prev; 0 for an unknown filter type. */
+/* Undo the scanline's filter in place (cur[1..]) against prev; 0 for an unknown filter type.
+ * The filters are those of the PNG specification (W3C PNG / ISO/IEC 15948) sections 9.2-9.4:
+ * 9.2 the five types of filter method 0 (None, Sub, Up, Average, Paeth), each adding back, modulo
+ * 256, a prediction from a, the byte bpp before (0 before the line starts), b, the byte above,
+ * and c, the byte bpp before b; 9.3 Average, floor((a + b) / 2) taken without overflow; 9.4
+ * Paeth (above). */
 static int unfilter(void) {
   u8 *x = png.cur + 1;
   const u8 *b = png.prev + 1;
