@@ -278,7 +278,85 @@ export async function withInstance<M, R>(instance: LazyInstance<M>, use: (codec:
   }
 }
 
-/** The wasm-bindgen plumbing both Rust modules export. */
+/*
+ * The two wasm-bindgen modules (@jsquash/png, @jsquash/resize), called without their JS glue.
+ * Interface facts we rely on, all of them the ABI these modules were built to: wasm-bindgen's
+ * JS-value table convention (the JSIDX_* constants of the wasm-bindgen crate's `JsValue`) and
+ * its conventions for slices and return values; the exports and imports listed are what
+ * `WebAssembly.Module.exports/imports` report for the two files. The code below is ours.
+ *
+ * - Both export `memory`, `__wbindgen_malloc(size, align)`, `__wbindgen_free(ptr, size, align)`
+ *   and `__wbindgen_add_to_stack_pointer(delta)`, which moves the shadow stack pointer by `delta`
+ *   bytes and returns the new pointer. Byte buffers are allocated and freed with align 1.
+ * - A `&[u8]`/`Vec<u8>` argument is an (address, length) pair of a buffer the caller allocated
+ *   with `__wbindgen_malloc` and filled; the callee owns it from then on and frees it.
+ * - A `Vec<u8>` result comes back through a return area: the caller reserves 16 bytes on the
+ *   shadow stack and passes their address as an extra first argument; after the call the
+ *   vector's address and length are the little-endian u32 words at offsets 0 and 4. The caller
+ *   then owns the vector (frees it with `__wbindgen_free(address, length, 1)`) and gives the
+ *   16 bytes back by moving the stack pointer up again.
+ * - A JS value crosses as a u32 index into a table kept by the JS side. Indices 128, 129, 130
+ *   and 131 always mean undefined, null, true and false; every other value gets an index from
+ *   132 up. The module gives an index back with the import `__wbindgen_object_drop_ref(index)`;
+ *   an index it returns is owned by the caller, who removes it from the table.
+ * - resize: `resize(retArea, address, length, width, height, outWidth, outHeight, method,
+ *   premultiply, linearRgb)` returns RGBA bytes; no imports.
+ * - png: `decode(address, length)` returns the table index of an image object;
+ *   `encode(retArea, address, length, width, height, bitDepth)` returns PNG bytes. Imports, all
+ *   in module "wbg" (some names end in `_` and a 16-hex-digit build hash):
+ *   `__wbindgen_memory()` -> index of the memory; `__wbg_buffer(memoryIndex)` -> index of its
+ *   ArrayBuffer; `__wbg_newwithbyteoffsetandlength(bufferIndex, offset, length)` -> index of a
+ *   Uint16Array on it (the 16-bit decode, which we do not call); `__wbindgen_object_drop_ref`;
+ *   `__wbg_newwithownedu8clampedarrayandsh(address, length, width, height)` -> index of an image
+ *   whose pixel buffer the JS side now owns and frees; `__wbindgen_throw(address, length)`, a
+ *   UTF-8 error message to throw.
+ */
+
+/** First table index handed out for a value; the ones below are fixed or not ours. */
+const FIRST_HELD_INDEX = 132;
+/** Bytes reserved on the shadow stack for a returned (address, length) pair. */
+const RETURN_AREA_BYTES = 16;
+
+/**
+ * The JS side of the value table (see above): values the module refers to by number. Indices
+ * given back are handed out again before new ones.
+ */
+export class JsValueTable {
+  private readonly values = new Map<number, unknown>([
+    [128, undefined],
+    [129, null],
+    [130, true],
+    [131, false],
+  ]);
+  private readonly released: number[] = [];
+  private unused = FIRST_HELD_INDEX;
+
+  /** Puts `value` in the table and returns the index the module will know it by. */
+  hold(value: unknown): number {
+    const index = this.released.pop() ?? this.unused++;
+    this.values.set(index, value);
+    return index;
+  }
+
+  /** The value at `index` (undefined for an index never handed out). */
+  get(index: number): unknown {
+    return this.values.get(index);
+  }
+
+  /** Takes the value at `index` out of the table; the four fixed values stay. */
+  release(index: number): unknown {
+    const value = this.values.get(index);
+    if (index >= FIRST_HELD_INDEX && this.values.delete(index)) this.released.push(index);
+    return value;
+  }
+
+  /** How many values are held, the four fixed ones not counted. */
+  get held(): number {
+    return this.values.size - (FIRST_HELD_INDEX - 128);
+  }
+}
+
+/** The allocator and stack exports both Rust modules have. */
 interface BindgenExports {
   readonly memory: WebAssembly.Memory;
   __wbindgen_add_to_stack_pointer(delta: number): number;
@@ -286,38 +364,44 @@ interface BindgenExports {
   __wbindgen_free(ptr: number, size: number, align: number): void;
 }
 
-/**
- * wasm-bindgen's calling convention for a function taking bytes and returning bytes: copy the
- * input in (the callee owns and frees it), call with a return slot on the shadow stack, copy the
- * result out and free it.
- */
-function bytesThroughBindgen(
-  wasm: BindgenExports,
-  input: Uint8Array | Uint8ClampedArray,
-  call: (retptr: number, ptr: number, len: number) => void,
-): Uint8Array {
-  const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
-  try {
-    const ptr = wasm.__wbindgen_malloc(input.length, 1) >>> 0;
-    new Uint8Array(wasm.memory.buffer).set(input, ptr);
-    call(retptr, ptr, input.length);
-    const words = new Int32Array(wasm.memory.buffer);
-    const outPtr = words[retptr / 4]! >>> 0;
-    const outLen = words[retptr / 4 + 1]! >>> 0;
-    const out = new Uint8Array(wasm.memory.buffer, outPtr, outLen).slice();
-    wasm.__wbindgen_free(outPtr, outLen, 1);
-    return out;
-  } finally {
-    wasm.__wbindgen_add_to_stack_pointer(16);
+/** Moves bytes in and out of a wasm-bindgen module's memory, by the conventions above. */
+class BindgenBytes {
+  constructor(private readonly wasm: BindgenExports) {}
+
+  /** Copies `bytes` into a new allocation and returns its address (the callee will free it). */
+  copyIn(bytes: Uint8Array | Uint8ClampedArray): number {
+    const address = this.wasm.__wbindgen_malloc(bytes.length, 1) >>> 0;
+    new Uint8Array(this.wasm.memory.buffer, address, bytes.length).set(bytes);
+    return address;
+  }
+
+  /** Copies out the `length` bytes at `address`, an allocation now ours, and frees it. */
+  takeOut(address: number, length: number): Uint8Array {
+    const copy = new Uint8Array(this.wasm.memory.buffer, address, length).slice();
+    this.wasm.__wbindgen_free(address, length, 1);
+    return copy;
+  }
+
+  /** Runs `call` with a fresh return area and takes the byte vector it leaves there. */
+  returned(call: (returnArea: number) => void): Uint8Array {
+    const returnArea = this.wasm.__wbindgen_add_to_stack_pointer(-RETURN_AREA_BYTES);
+    try {
+      call(returnArea);
+      // Read after the call: the call may have grown (and so replaced) the memory's buffer.
+      const pair = new DataView(this.wasm.memory.buffer, returnArea, 8);
+      return this.takeOut(pair.getUint32(0, true), pair.getUint32(4, true));
+    } finally {
+      this.wasm.__wbindgen_add_to_stack_pointer(RETURN_AREA_BYTES);
+    }
   }
 }
 
-/** wasm-bindgen exports of squoosh's resize crate. */
+/** Exports of squoosh's resize crate. */
 interface ResizeExports extends BindgenExports {
   resize(
-    retptr: number,
-    ptr: number,
-    len: number,
+    returnArea: number,
+    address: number,
+    length: number,
     width: number,
     height: number,
     outWidth: number,
@@ -328,100 +412,97 @@ interface ResizeExports extends BindgenExports {
   ): void;
 }
 
-/**
- * Our own binding for the resize module (its wasm-bindgen glue keeps one instance per isolate
- * for good; this one can be dropped). Same calls as the glue's `resize`: copy in, run, copy out.
- */
+/** The resize module through our own binding (droppable, unlike its glue's single instance). */
 function resizeBinding(module: WebAssembly.Module): LazyInstance<ResizeModule> {
   return lazy("resize", async () => {
-    const wasm = new WebAssembly.Instance(module, { wbg: {} }).exports as unknown as ResizeExports;
+    const wasm = new WebAssembly.Instance(module, {}).exports as unknown as ResizeExports;
+    const io = new BindgenBytes(wasm);
     const api: ResizeModule = {
       resize(data, width, height, outWidth, outHeight, method, premultiply, linearRgb) {
-        const out = bytesThroughBindgen(wasm, data, (retptr, ptr, len) =>
-          wasm.resize(retptr, ptr, len, width, height, outWidth, outHeight, method, premultiply, linearRgb),
+        const address = io.copyIn(data);
+        const pixels = io.returned((returnArea) =>
+          wasm.resize(returnArea, address, data.length, width, height, outWidth, outHeight, method, premultiply, linearRgb),
         );
-        return new Uint8ClampedArray(out.buffer, out.byteOffset, out.byteLength);
+        return new Uint8ClampedArray(pixels.buffer, pixels.byteOffset, pixels.byteLength);
       },
     };
     return { api, memory: wasm.memory };
   });
 }
 
-/** wasm-bindgen exports of squoosh's PNG crate (the 8-bit paths we use). */
+/** Exports of squoosh's PNG crate (the 8-bit paths we use). */
 interface PngExports extends BindgenExports {
-  decode(ptr: number, len: number): number;
-  encode(retptr: number, ptr: number, len: number, width: number, height: number, bitDepth: number): void;
+  decode(address: number, length: number): number;
+  encode(returnArea: number, address: number, length: number, width: number, height: number, bitDepth: number): void;
 }
 
-/**
- * Our own binding for the PNG module, equivalent to its wasm-bindgen glue for `decode` and
- * `encode`: a table of JS objects the module refers to by index, and the six imports it needs
- * (matched by name prefix, since their suffixes are build hashes).
- */
+type PngImport = (...args: number[]) => unknown;
+
+/** An import's name without the build hash some of them end in. */
+function importRole(name: string): string {
+  return name.replace(/_[0-9a-f]{16}$/, "");
+}
+
+/** The PNG module through our own binding: a value table and the six imports it needs. */
 function pngBinding(module: WebAssembly.Module): LazyInstance<PngModule> {
   return lazy("png", async () => {
-    // Slots 128..131 are undefined, null, true, false, as in wasm-bindgen's glue.
-    const heap: unknown[] = new Array(128).fill(undefined);
-    heap.push(undefined, null, true, false);
-    let nextFree = heap.length;
-    const add = (value: unknown): number => {
-      if (nextFree === heap.length) heap.push(heap.length + 1);
-      const index = nextFree;
-      nextFree = heap[index] as number;
-      heap[index] = value;
-      return index;
+    const table = new JsValueTable();
+    // The imports need the instance's exports, which exist only once it is built.
+    let built: { wasm: PngExports; io: BindgenBytes } | undefined;
+    const live = (): { wasm: PngExports; io: BindgenBytes } => {
+      if (built === undefined) throw new Error("PNG module not instantiated");
+      return built;
     };
-    const take = (index: number): unknown => {
-      const value = heap[index];
-      if (index >= 132) {
-        heap[index] = nextFree;
-        nextFree = index;
-      }
-      return value;
-    };
-    let wasm: PngExports | undefined;
-    const exports = (): PngExports => {
-      if (wasm === undefined) throw new Error("PNG module not instantiated");
-      return wasm;
-    };
-    const implementations: Record<string, (...args: number[]) => unknown> = {
-      __wbindgen_memory: () => add(exports().memory),
-      __wbg_buffer_: (index) => add((heap[index!] as WebAssembly.Memory).buffer),
-      __wbg_newwithbyteoffsetandlength_: (buffer, offset, length) =>
-        add(new Uint16Array(heap[buffer!] as ArrayBuffer, offset! >>> 0, length! >>> 0)),
-      __wbindgen_object_drop_ref: (index) => {
-        take(index!);
-      },
-      __wbg_newwithownedu8clampedarrayandsh_: (ptr, len, width, height) => {
-        const data = new Uint8ClampedArray(exports().memory.buffer, ptr! >>> 0, len! >>> 0).slice();
-        exports().__wbindgen_free(ptr! >>> 0, len! >>> 0, 1);
-        const image: WasmImageData = { data, width: width! >>> 0, height: height! >>> 0 };
-        return add(image);
-      },
-      __wbindgen_throw: (ptr, len) => {
-        throw new Error(new TextDecoder().decode(new Uint8Array(exports().memory.buffer, ptr! >>> 0, len! >>> 0)));
-      },
-    };
-    const wbg: Record<string, (...args: number[]) => unknown> = {};
-    for (const { module: from, name } of WebAssembly.Module.imports(module)) {
-      const prefix = Object.keys(implementations).find((key) => name === key || (key.endsWith("_") && name.startsWith(key)));
-      if (from !== "wbg" || prefix === undefined) throw new Error(`PNG module imports unknown ${from}.${name}`);
-      wbg[name] = implementations[prefix]!;
+    const roles = new Map<string, PngImport>([
+      ["__wbindgen_memory", () => table.hold(live().wasm.memory)],
+      ["__wbg_buffer", (memoryIndex: number) => table.hold((table.get(memoryIndex) as WebAssembly.Memory).buffer)],
+      [
+        "__wbg_newwithbyteoffsetandlength",
+        (bufferIndex: number, offset: number, length: number) =>
+          table.hold(new Uint16Array(table.get(bufferIndex) as ArrayBuffer, offset >>> 0, length >>> 0)),
+      ],
+      [
+        "__wbindgen_object_drop_ref",
+        (index: number) => {
+          table.release(index);
+        },
+      ],
+      [
+        "__wbg_newwithownedu8clampedarrayandsh",
+        (address: number, length: number, width: number, height: number) => {
+          const pixels = live().io.takeOut(address >>> 0, length >>> 0);
+          const image: WasmImageData = { data: new Uint8ClampedArray(pixels.buffer), width: width >>> 0, height: height >>> 0 };
+          return table.hold(image);
+        },
+      ],
+      [
+        "__wbindgen_throw",
+        (address: number, length: number) => {
+          const message = new Uint8Array(live().wasm.memory.buffer, address >>> 0, length >>> 0);
+          throw new Error(new TextDecoder().decode(message));
+        },
+      ],
+    ]);
+    const wbg: Record<string, PngImport> = {};
+    for (const wanted of WebAssembly.Module.imports(module)) {
+      const implementation = wanted.module === "wbg" ? roles.get(importRole(wanted.name)) : undefined;
+      if (implementation === undefined) throw new Error(`PNG module imports unknown ${wanted.module}.${wanted.name}`);
+      wbg[wanted.name] = implementation;
     }
-    wasm = new WebAssembly.Instance(module, { wbg }).exports as unknown as PngExports;
-    const png = wasm;
+    const wasm = new WebAssembly.Instance(module, { wbg }).exports as unknown as PngExports;
+    const io = new BindgenBytes(wasm);
+    built = { wasm, io };
     const api: PngModule = {
       decode(data) {
-        const ptr = png.__wbindgen_malloc(data.length, 1) >>> 0;
-        new Uint8Array(png.memory.buffer).set(data, ptr);
-        // The module takes ownership of the input buffer and frees it.
-        return take(png.decode(ptr, data.length)) as WasmImageData;
+        const image = wasm.decode(io.copyIn(data), data.length);
+        return table.release(image) as WasmImageData;
       },
       encode(data, width, height, bitDepth) {
-        return bytesThroughBindgen(png, data, (retptr, ptr, len) => png.encode(retptr, ptr, len, width, height, bitDepth));
+        const address = io.copyIn(data);
+        return io.returned((returnArea) => wasm.encode(returnArea, address, data.length, width, height, bitDepth));
       },
     };
-    return { api, memory: png.memory };
+    return { api, memory: wasm.memory };
   });
 }
 
