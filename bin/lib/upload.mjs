@@ -419,11 +419,21 @@ async function* fileChunks(file, onChunk) {
 }
 
 /**
- * JSON with every non-ASCII character escaped, so it fits an HTTP header (a ByteString).
+ * JSON that fits an HTTP header value. A field value (RFC 9110 §5.5) is visible ASCII, space
+ * and tab (bytes over 0x7E are obsolete, and fetch only takes a ByteString), so every UTF-16
+ * code unit outside 0x20..0x7E is written as a \uXXXX escape, which JSON defines per code
+ * unit (RFC 8259 §7; a character outside the BMP becomes its two surrogate escapes).
+ * JSON.stringify already escapes the control characters below 0x20.
  * @param {unknown} value
  */
 export function asciiJson(value) {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const json = JSON.stringify(value);
+  let header = "";
+  for (let i = 0; i < json.length; i++) {
+    const unit = json.charCodeAt(i);
+    header += unit >= 0x20 && unit <= 0x7e ? json[i] : `\\u${unit.toString(16).padStart(4, "0")}`;
+  }
+  return header;
 }
 
 /**

@@ -59,7 +59,9 @@ function interlacedRows(height: number): Uint32Array {
 }
 
 /**
- * GIF LZW: the minimum code size byte at `offset`, then sub-blocks. Every code consumes input
+ * GIF LZW (T. Welch, "A Technique for High-Performance Data Compression", IEEE Computer 17(6),
+ * 1984, with the variable code width, clear and end codes of GIF89a's Appendix F): the minimum
+ * code size byte at `offset`, then sub-blocks. Every code consumes input
  * bits and each string walk follows prefixes that point strictly backwards, so the loop ends
  * when the input does. Missing pixels (a short or corrupt stream) stay index 0.
  */

@@ -1091,8 +1091,10 @@ function cmykAxisTables(): { readonly node: Uint8Array; readonly frac: Float32Ar
 
 /**
  * Converts pixels holding C, M, Y, K ink (0 = none) in the R, G, B, A slots to opaque sRGB
- * RGBA in place: tetrahedral interpolation over C, M, Y in the two K slices around K, then
- * linear in K (as lcms does for 4 inputs).
+ * RGBA in place: tetrahedral interpolation (Kasson, Nin, Plouffe and Hafner, "Performing color
+ * space conversions with three-dimensional linear interpolation", J. Electronic Imaging 4(3),
+ * 1995) over C, M, Y in the two K slices around K, then linear in K between the two results.
+ * (Our choice of axis: the table keeps K outermost.)
  */
 export function applyCmykTransform(data: Uint8ClampedArray, transform: CmykTransform): void {
   const t = transform.table;
@@ -1147,30 +1149,38 @@ export function applyCmykTransform(data: Uint8ClampedArray, transform: CmykTrans
   }
 }
 
-/** Transforms built per profile (keyed by a hash of its bytes); a few at most. */
-const cmykCache = new Map<string, CmykTransform | null>();
+/**
+ * Transforms built per profile; a few at most. Looked up by a 32-bit FNV-1a hash of the profile
+ * (Fowler, Noll and Vo; offset basis 0x811C9DC5, prime 0x01000193, as the algorithm defines
+ * them), and an entry is used only when its profile's bytes are equal, so two profiles that share
+ * a hash can never share a transform.
+ */
+const cmykCache = new Map<number, { profile: Uint8Array; transform: CmykTransform | undefined }>();
 const CMYK_CACHE_SIZE = 4;
 
-function profileKey(bytes: Uint8Array): string {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < bytes.length; i++) {
-    h1 = Math.imul(h1 ^ bytes[i]!, 0x01000193);
-    h2 = Math.imul(h2 ^ bytes[i]!, 0x5bd1e995) ^ (h2 >>> 15);
-  }
-  return `${bytes.length}:${(h1 >>> 0).toString(16)}:${(h2 >>> 0).toString(16)}`;
+function fnv1a32(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193);
+  return hash >>> 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The CMYK -> sRGB transform of a CMYK profile (cached); undefined when it has no usable A2B0/A2B1. */
 export function cmykTransformForProfile(profile: Uint8Array): CmykTransform | undefined {
   try {
-    const key = profileKey(profile);
+    const key = fnv1a32(profile);
     const known = cmykCache.get(key);
-    if (known !== undefined) return known ?? undefined;
+    if (known !== undefined && sameBytes(known.profile, profile)) return known.transform;
     const lut = parseCmykLut(profile);
     const transform = lut === undefined ? undefined : cmykTransformFromLut(lut);
+    cmykCache.delete(key);
     if (cmykCache.size >= CMYK_CACHE_SIZE) cmykCache.delete(cmykCache.keys().next().value!);
-    cmykCache.set(key, transform ?? null);
+    cmykCache.set(key, { profile: profile.slice(), transform });
     return transform;
   } catch {
     return undefined;

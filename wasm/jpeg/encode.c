@@ -7,7 +7,8 @@
  * Choices, made to match what the service used before (mozjpeg through @jsquash):
  * - chroma sampling by quality: 4:2:0 below 80, 4:2:2 from 80 to 89, 4:4:4 from 90, which is
  *   what mozjpeg's auto_subsample picks (read from its output);
- * - quantisation: tables of our own (see BASE_LUMA), scaled by the IJG quality formula and
+ * - quantisation: tables of our own (see BASE_LUMA), scaled by the IJG quality formula (the
+ *   Independent JPEG Group's libjpeg, jcparam.c: 5000/q below 50, 200 - 2q above, in percent) and
  *   limited to 1..255 (baseline);
  * - Huffman tables optimised for the image: a first pass quantises every block and counts
  *   the symbols, code lengths are computed (Annex K.2) and limited to 16 bits (K.3), a
