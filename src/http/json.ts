@@ -72,7 +72,7 @@ async function readBodyText(request: Request, maxBytes: number): Promise<string>
  * own property, but copying or validating the object through assignment would drop it (or set
  * a prototype). Walks with an explicit stack: a deeply nested body cannot overflow the call stack.
  */
-export function reservedKeyPath(root: unknown): string | undefined {
+function reservedKeyPath(root: unknown): string | undefined {
   const stack: Array<{ value: unknown; path: string }> = [{ value: root, path: "" }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const { value, path } = next;

@@ -11,16 +11,17 @@ export const STALE_AFTER_MS = 30 * 60 * 1000;
  */
 export async function requeueStaleItems(db: Db, queue: Queue, now = Date.now()): Promise<number> {
   const stale = await staleItems(db, STALE_AFTER_MS, now);
-  for (let i = 0; i < stale.length; i += 100) {
-    const slice = stale.slice(i, i + 100);
-    await queue.sendBatch(slice.map((item) => ({ body: { kind: "process", jobId: item.jobId, position: item.position } satisfies JobMessage })));
-    for (const item of slice) await touchItem(db, item.jobId, item.position, now);
-  }
+  await resend(queue, stale, (item) => ({ kind: "process", jobId: item.jobId, position: item.position }), (item) => touchItem(db, item.jobId, item.position, now));
   const callbacks = await stalePendingCallbacks(db, STALE_AFTER_MS, now);
-  for (let i = 0; i < callbacks.length; i += 100) {
-    const slice = callbacks.slice(i, i + 100);
-    await queue.sendBatch(slice.map((jobId) => ({ body: { kind: "webhook", jobId } satisfies JobMessage })));
-    for (const jobId of slice) await touchJob(db, jobId, now);
-  }
+  await resend(queue, callbacks, (jobId) => ({ kind: "webhook", jobId }), (jobId) => touchJob(db, jobId, now));
   return stale.length + callbacks.length;
+}
+
+/** Sends one message per entry, in batches of 100 (the queue's batch limit), touching each once sent. */
+async function resend<T>(queue: Queue, entries: readonly T[], message: (entry: T) => JobMessage, touch: (entry: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < entries.length; i += 100) {
+    const slice = entries.slice(i, i + 100);
+    await queue.sendBatch(slice.map((entry) => ({ body: message(entry) })));
+    for (const entry of slice) await touch(entry);
+  }
 }

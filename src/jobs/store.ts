@@ -145,13 +145,11 @@ export async function finalizeJobIfDone(db: Db, jobId: string, now = Date.now())
  * Ends a pending webhook: `delivered`, or `failed` with the reason. Only a pending callback
  * changes, so a late dead letter cannot turn a delivery into a failure.
  */
-export async function endCallback(db: Db, jobId: string, state: "delivered" | "failed", error: string | null, now = Date.now()): Promise<boolean> {
-  const rows = await db
+export async function endCallback(db: Db, jobId: string, state: "delivered" | "failed", error: string | null, now = Date.now()): Promise<void> {
+  await db
     .update(jobs)
     .set({ callbackState: state, callbackError: error, updatedAt: now })
-    .where(and(eq(jobs.id, jobId), eq(jobs.callbackState, "pending")))
-    .returning({ id: jobs.id });
-  return rows.length > 0;
+    .where(and(eq(jobs.id, jobId), eq(jobs.callbackState, "pending")));
 }
 
 /** Records why a delivery attempt failed while it will be retried (the callback stays pending). */

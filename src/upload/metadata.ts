@@ -53,16 +53,14 @@ export function validateMetadata(value: unknown, parameter: string): Metadata {
 }
 
 /**
- * Validates a JSON merge patch of metadata (`{key: string | null}`) from its own entries. The
+ * Checks a JSON merge patch of metadata (`{key: string | null}`) from its own entries. The
  * keys are checked here, the values' limits again on the merged result.
  */
-export function validateMetadataPatch(value: unknown, parameter: string): Array<[string, string | null]> {
-  const entries = ownEntries(value, parameter);
-  for (const [key, entry] of entries) {
+export function validateMetadataPatch(value: unknown, parameter: string): void {
+  for (const [key, entry] of ownEntries(value, parameter)) {
     checkMetadataKey(key, parameter);
     if (entry !== null && typeof entry !== "string") throw invalidMetadata(parameter, `the value at ${JSON.stringify(key)} is neither a string nor null`);
   }
-  return entries as Array<[string, string | null]>;
 }
 
 function ownEntries(value: unknown, parameter: string): Array<[string, unknown]> {

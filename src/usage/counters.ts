@@ -18,9 +18,13 @@ const pending = new Map<string, Pending>();
 let lastFlush = 0;
 
 export function countTransform(tenantId: string, rendered: boolean): void {
+  addPending(tenantId, 1, rendered ? 1 : 0);
+}
+
+function addPending(tenantId: string, served: number, rendered: number): void {
   const counts = pending.get(tenantId) ?? { served: 0, rendered: 0 };
-  counts.served++;
-  if (rendered) counts.rendered++;
+  counts.served += served;
+  counts.rendered += rendered;
   pending.set(tenantId, counts);
 }
 
@@ -55,12 +59,7 @@ export async function flushUsage(db: Db, now = Date.now(), force = false): Promi
     await db.batch([first, ...rest]);
     return true;
   } catch (error) {
-    for (const [tenantId, counts] of taken) {
-      const current = pending.get(tenantId) ?? { served: 0, rendered: 0 };
-      current.served += counts.served;
-      current.rendered += counts.rendered;
-      pending.set(tenantId, current);
-    }
+    for (const [tenantId, counts] of taken) addPending(tenantId, counts.served, counts.rendered);
     console.error(JSON.stringify({ level: "error", message: "usage flush failed; counts kept for the next flush", tenants: taken.length, error: String(error).slice(0, 300) }));
     return false;
   }
